@@ -1,0 +1,1 @@
+"""gladly-assets: Gladly's export jobs as incremental Dagster assets in DuckDB."""
