@@ -1,0 +1,158 @@
+"""Parse a downloaded Gladly JSONL file into Polars frames, in bounded batches.
+
+The file is cut into batches of whole lines (about ``batch_bytes`` each) so that
+memory stays flat whatever the file's size. Each batch's schema is inferred
+from every line of the batch, never from its first rows; the warehouse unions
+the batches' schemas, so a field that appears only in the last line still
+lands. Top-level objects and arrays come back as JSON text: they are stored as
+DuckDB JSON, and keys that come and go inside them never change the schema.
+
+Lines that are not a JSON object with an ``id`` are split off as
+``RejectedLine`` (with their line number and the parse error) instead of
+failing the file or vanishing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from gladly_assets.tables import PRIMARY_KEY
+
+# 32 MiB of JSONL makes a frame of roughly 50-100 MiB; two batches in flight keep
+# both cores busy while staying far below the memory budget.
+DEFAULT_BATCH_BYTES = 32 * 1024 * 1024
+PARSE_WORKERS = 2
+
+
+@dataclass(frozen=True)
+class RejectedLine:
+    line_number: int  # 1-based, counted over the whole file
+    raw: str
+    error: str
+
+
+@dataclass
+class Batch:
+    """One slice of a file: its parsed rows and the lines that could not be parsed."""
+
+    frame: pl.DataFrame
+    first_line: int
+    line_count: int
+    byte_count: int
+    rejected: list[RejectedLine] = field(default_factory=list)
+    # Columns holding JSON text: the values were objects or arrays in the file.
+    json_columns: frozenset[str] = frozenset()
+
+
+def read_batches(
+    path: Path,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+    workers: int = PARSE_WORKERS,
+) -> Iterator[Batch]:
+    """Yield the file's batches in order; up to ``workers`` are parsed at once."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jsonl") as pool:
+        in_flight: list[Future[Batch]] = []
+        for first_line, chunk in _line_aligned_chunks(path, batch_bytes):
+            in_flight.append(pool.submit(parse_chunk, chunk, first_line))
+            # Bounded read-ahead: never hold more than `workers` parsed batches.
+            if len(in_flight) >= workers:
+                yield in_flight.pop(0).result()
+        for future in in_flight:
+            yield future.result()
+
+
+def _line_aligned_chunks(path: Path, batch_bytes: int) -> Iterator[tuple[int, bytes]]:
+    """Cut the file into chunks that end on a line break (the last may not)."""
+    next_line = 1
+    carry = b""
+    with path.open("rb") as handle:
+        while True:
+            block = handle.read(batch_bytes)
+            if not block:
+                break
+            data = carry + block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:  # one line longer than a batch: keep reading
+                carry = data
+                continue
+            chunk, carry = data[:cut], data[cut:]
+            yield next_line, chunk
+            next_line += chunk.count(b"\n")
+    if carry:
+        yield next_line, carry
+
+
+def parse_chunk(chunk: bytes, first_line: int) -> Batch:
+    """Parse whole lines; fall back to line-by-line only when the chunk holds bad lines."""
+    line_count = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+    try:
+        frame, json_columns = _parse_objects(chunk)
+        if frame.is_empty() or frame[PRIMARY_KEY].null_count() == 0:
+            return Batch(frame, first_line, line_count, len(chunk), [], json_columns)
+    except (pl.exceptions.PolarsError, OSError):
+        pass  # some line is broken: find it below
+    return _parse_line_by_line(chunk, first_line, line_count)
+
+
+def _parse_objects(data: bytes) -> tuple[pl.DataFrame, frozenset[str]]:
+    if not data.strip():
+        return pl.DataFrame({PRIMARY_KEY: pl.Series([], dtype=pl.String)}), frozenset()
+    inferred = pl.scan_ndjson(data, infer_schema_length=None).collect_schema()
+    if PRIMARY_KEY not in inferred:
+        raise pl.exceptions.ComputeError("no line has an id")
+    schema = {}
+    json_columns = set()
+    for name, dtype in inferred.items():
+        if dtype.is_nested():
+            # Read as text: Polars writes the value back as JSON.
+            schema[name] = pl.String
+            json_columns.add(name)
+        else:
+            schema[name] = dtype
+    schema[PRIMARY_KEY] = pl.String  # ids are text even if a file sends a number
+    return pl.read_ndjson(data, schema=schema), frozenset(json_columns)
+
+
+def _parse_line_by_line(chunk: bytes, first_line: int, line_count: int) -> Batch:
+    good: list[bytes] = []
+    rejected: list[RejectedLine] = []
+    for offset, raw in enumerate(chunk.split(b"\n")):
+        if not raw.strip():
+            continue
+        error = _why_rejected(raw)
+        if error is None:
+            good.append(raw)
+        else:
+            text = raw.decode("utf-8", errors="replace")
+            rejected.append(RejectedLine(first_line + offset, text, error))
+    frame, json_columns = _parse_objects(b"\n".join(good) + b"\n" if good else b"")
+    return Batch(frame, first_line, line_count, len(chunk), rejected, json_columns)
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _why_rejected(raw: bytes) -> str | None:
+    """None if the line is a JSON object with a usable id, else the reason."""
+    try:
+        value = json.loads(raw, parse_constant=_reject_constant)
+    except UnicodeDecodeError as error:
+        return f"not UTF-8: {error.reason} at byte {error.start}"
+    except ValueError as error:  # json.JSONDecodeError is a ValueError
+        return f"not valid JSON: {error}"
+    if not isinstance(value, dict):
+        return f"expected a JSON object, got {type(value).__name__}"
+    key = value.get(PRIMARY_KEY)
+    if key is None or key == "":
+        return f'object has no "{PRIMARY_KEY}"'
+    if isinstance(key, (dict, list)):
+        return f'"{PRIMARY_KEY}" is not a scalar'
+    return None
+

@@ -1,0 +1,357 @@
+"""DuckDB side of the load: evolve tables, quarantine bad lines, merge jobs atomically.
+
+Design, chosen on the benchmarks in ``benchmarks/``:
+
+* Tables have no PRIMARY KEY constraint: DuckDB's ART index makes upserts on
+  wide rows an order of magnitude slower. Keys are kept unique by the merge
+  and verified by the blocking ``id`` asset check instead.
+* Each job is merged in one transaction: rows of an older job never replace
+  rows of a newer one (versions are ordered by ``(_job_updated_at, _job_id)``,
+  never by arrival), and a crash mid-job leaves the table as it was.
+* Scalars keep their JSON type (BIGINT, DOUBLE, BOOLEAN, VARCHAR); objects and
+  arrays are DuckDB JSON. A column whose type changes between files is widened
+  (BIGINT -> DOUBLE -> VARCHAR -> JSON), so drift never fails a load nor drops a
+  value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import polars as pl
+
+from gladly_assets.jsonl import Batch
+from gladly_assets.tables import (
+    JOB_ID_COLUMN,
+    JOB_UPDATED_AT_COLUMN,
+    PRIMARY_KEY,
+    SCHEMA,
+    GladlyTable,
+)
+
+REJECTED_LINES_TABLE = f"{SCHEMA}._rejected_lines"
+_VERSION = f"({JOB_UPDATED_AT_COLUMN}, {JOB_ID_COLUMN})"
+
+# How a column's type may change: each type can be widened into the next ones.
+_WIDENING = ["BOOLEAN", "BIGINT", "DOUBLE", "VARCHAR", "JSON"]
+
+
+def quote(identifier: str) -> str:
+    """Quote an identifier that came from untrusted JSON so it can only ever be a name."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _table_ref(name: str) -> str:
+    return f"{SCHEMA}.{quote(name)}"
+
+
+def _duckdb_type(dtype: pl.DataType, is_json: bool) -> str | None:
+    """The column type for a Polars dtype; None for an all-null column."""
+    if is_json:
+        return "JSON"
+    if dtype == pl.Null:
+        return None
+    if dtype == pl.Boolean:
+        return "BOOLEAN"
+    if dtype.is_integer():
+        return "BIGINT"
+    if dtype.is_float():
+        return "DOUBLE"
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMPTZ"
+    return "VARCHAR"
+
+
+def _widen(current: str, incoming: str) -> str:
+    if current == incoming or current not in _WIDENING or incoming not in _WIDENING:
+        return current
+    # BOOLEAN with a number is not a number: both become text.
+    if {current, incoming} & {"BOOLEAN"} and not {current, incoming} & {"VARCHAR", "JSON"}:
+        return "VARCHAR"
+    return max(current, incoming, key=_WIDENING.index)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    job_id: str
+    rows_in_file: int  # parsed rows, duplicates included
+    inserted: int  # ids new to the table
+    updated: int  # ids whose older version was replaced
+    unchanged: int  # rows already present in this or a newer version (late or repeated jobs)
+    rejected: int
+    bytes_read: int
+    new_columns: tuple[str, ...]
+    widened_columns: tuple[str, ...]
+
+
+class Warehouse:
+    """The gladly schema in one DuckDB connection."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection):
+        self.conn = connection
+        self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        self.conn.execute(
+            f"""CREATE TABLE IF NOT EXISTS {REJECTED_LINES_TABLE} (
+                table_name VARCHAR, job_id VARCHAR, job_updated_at TIMESTAMPTZ,
+                file_name VARCHAR, line_number BIGINT, raw_line VARCHAR, error VARCHAR,
+                rejected_at TIMESTAMPTZ DEFAULT current_timestamp)"""
+        )
+
+    # --- reading -----------------------------------------------------------------
+
+    def columns(self, table_name: str) -> dict[str, str]:
+        rows = self.conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            [SCHEMA, table_name],
+        ).fetchall()
+        return dict(rows)
+
+    def row_count(self, table_name: str) -> int | None:
+        """Rows in the table, or None if it does not exist."""
+        if not self.columns(table_name):
+            return None
+        return self.conn.execute(f"SELECT count(*) FROM {_table_ref(table_name)}").fetchone()[0]
+
+    def preview(self, table_name: str, limit: int = 5) -> pl.DataFrame:
+        return self.conn.execute(
+            f"SELECT * FROM {_table_ref(table_name)} ORDER BY {JOB_UPDATED_AT_COLUMN} DESC, "
+            f"{PRIMARY_KEY} LIMIT {int(limit)}"
+        ).pl()
+
+    def key_problems(self, table_name: str) -> tuple[int, int]:
+        """(rows with a null id, ids that occur more than once)."""
+        return self.conn.execute(
+            f"SELECT count(*) FILTER (WHERE {PRIMARY_KEY} IS NULL), "
+            f"count({PRIMARY_KEY}) - count(DISTINCT {PRIMARY_KEY}) FROM {_table_ref(table_name)}"
+        ).fetchone()
+
+    # --- full refresh: build aside, then swap -----------------------------------
+
+    @staticmethod
+    def rebuild_name(table: GladlyTable) -> str:
+        return f"_rebuild_{table.name}"
+
+    def start_rebuild(self, table: GladlyTable) -> str:
+        """A fresh, empty table to load into; the live table stays readable meanwhile."""
+        name = self.rebuild_name(table)
+        self.conn.execute(f"DROP TABLE IF EXISTS {_table_ref(name)}")
+        return name
+
+    def finish_rebuild(self, table: GladlyTable) -> None:
+        """Swap the rebuilt table in, in one transaction."""
+        name = self.rebuild_name(table)
+        if not self.columns(name):  # no job still listed had a file for this table
+            self._create_if_missing(name, table)
+        with self._transaction():
+            self.conn.execute(f"DROP TABLE IF EXISTS {_table_ref(table.name)}")
+            self.conn.execute(f"ALTER TABLE {_table_ref(name)} RENAME TO {quote(table.name)}")
+
+    # --- loading -----------------------------------------------------------------
+
+    def apply_job(
+        self,
+        table: GladlyTable,
+        job_id: str,
+        job_updated_at: datetime,
+        batches: Iterable[Batch],
+        into: str | None = None,
+        on_batch: Callable[[Batch], None] | None = None,
+    ) -> JobResult:
+        """Merge one job's file into the table, atomically.
+
+        ``into`` names another table of the schema to load (a rebuild).
+        """
+        target = into or table.name
+        with self._transaction():
+            self._create_if_missing(target, table)
+            target_was_empty = self.row_count(target) == 0
+            # An empty table needs no merge: load straight into it (one copy of
+            # the data instead of two), which is what makes first loads fast.
+            dest = target if target_was_empty else self._create_stage(target)
+            load = _LoadState()
+            self._forget_rejected_lines(table, job_id)
+            for batch in batches:
+                self._append(dest, [target, dest], batch, job_id, job_updated_at, load)
+                self._quarantine(table, job_id, job_updated_at, batch)
+                load.rejected += len(batch.rejected)
+                load.bytes_read += batch.byte_count
+                if on_batch:
+                    on_batch(batch)
+            if target_was_empty:
+                self._drop_earlier_duplicates(target)
+                inserted = self.row_count(target)
+                updated = unchanged = 0
+            else:
+                inserted, updated, unchanged = self._merge_stage(dest, target)
+        return JobResult(
+            job_id=job_id,
+            rows_in_file=load.rows,
+            inserted=inserted,
+            updated=updated,
+            unchanged=unchanged,
+            rejected=load.rejected,
+            bytes_read=load.bytes_read,
+            new_columns=tuple(load.new_columns),
+            widened_columns=tuple(load.widened_columns),
+        )
+
+    def _transaction(self):
+        return _Transaction(self.conn)
+
+    def _create_if_missing(self, name: str, table: GladlyTable) -> None:
+        if self.columns(name):
+            return
+        declared = ", ".join(
+            f"{quote(column)} {'JSON' if column in table.json_fields else 'VARCHAR'}"
+            for column, _ in table.columns
+            if column not in (JOB_ID_COLUMN, JOB_UPDATED_AT_COLUMN)
+        )
+        self.conn.execute(
+            f"CREATE TABLE {_table_ref(name)} ({declared}, "
+            f"{JOB_ID_COLUMN} VARCHAR NOT NULL, {JOB_UPDATED_AT_COLUMN} TIMESTAMPTZ NOT NULL)"
+        )
+
+    def _create_stage(self, target: str) -> str:
+        stage = f"_stage_{target}"
+        self.conn.execute(f"DROP TABLE IF EXISTS {_table_ref(stage)}")
+        self.conn.execute(f"CREATE TABLE {_table_ref(stage)} AS FROM {_table_ref(target)} LIMIT 0")
+        return stage
+
+    def _append(
+        self,
+        dest: str,
+        evolve: list[str],
+        batch: Batch,
+        job_id: str,
+        job_updated_at: datetime,
+        load: _LoadState,
+    ) -> None:
+        frame = batch.frame
+        if frame.is_empty():
+            return
+        incoming = {
+            name: kind
+            for name, dtype in frame.schema.items()
+            if (kind := _duckdb_type(dtype, name in batch.json_columns)) is not None
+        }
+        for name in dict.fromkeys(evolve):  # target, then the stage (if any)
+            self._evolve(name, incoming, load)
+        column_types = {name.lower(): kind for name, kind in self.columns(dest).items()}
+        select = []
+        for name, kind in incoming.items():
+            # A scalar landing in a JSON column is converted to its JSON text.
+            if column_types[name.lower()] == "JSON" and kind != "JSON":
+                select.append(f"to_json(batch_frame.{quote(name)}) AS {quote(name)}")
+            else:
+                select.append(f"batch_frame.{quote(name)}")
+        self.conn.register("batch_frame", frame)
+        try:
+            self.conn.execute(
+                f"INSERT INTO {_table_ref(dest)} BY NAME SELECT {', '.join(select)}, "
+                f"? AS {JOB_ID_COLUMN}, ? AS {JOB_UPDATED_AT_COLUMN} FROM batch_frame",
+                [job_id, job_updated_at],
+            )
+        finally:
+            self.conn.unregister("batch_frame")
+        load.rows += frame.height
+
+    def _evolve(self, table_name: str, incoming: dict[str, str], load: _LoadState) -> None:
+        existing = self.columns(table_name)
+        lowered = {name.lower(): name for name in existing}
+        for name, kind in incoming.items():
+            current = existing.get(name)
+            if current is None:
+                if name.lower() in lowered:
+                    # DuckDB names are case-insensitive: "Foo" lands in "foo".
+                    continue
+                self.conn.execute(f"ALTER TABLE {_table_ref(table_name)} ADD COLUMN {quote(name)} {kind}")
+                load.new_columns.add(name)
+                continue
+            wider = _widen(current, kind)
+            if wider != current:
+                using = f"to_json({quote(name)})" if wider == "JSON" else f"{quote(name)}::{wider}"
+                self.conn.execute(
+                    f"ALTER TABLE {_table_ref(table_name)} ALTER COLUMN {quote(name)} "
+                    f"SET DATA TYPE {wider} USING {using}"
+                )
+                load.widened_columns.add(name)
+
+    def _drop_earlier_duplicates(self, table_name: str) -> None:
+        """Within one file the last line of an id wins; rows were appended in file order."""
+        ref = _table_ref(table_name)
+        duplicates = self.conn.execute(
+            f"SELECT count(*) - count(DISTINCT {PRIMARY_KEY}) FROM {ref}"
+        ).fetchone()[0]
+        if duplicates:
+            self.conn.execute(
+                f"DELETE FROM {ref} WHERE rowid IN (SELECT rowid FROM {ref} "
+                f"QUALIFY row_number() OVER (PARTITION BY {PRIMARY_KEY} ORDER BY rowid DESC) > 1)"
+            )
+
+    def _merge_stage(self, stage: str, target: str) -> tuple[int, int, int]:
+        stage_ref, target_ref = _table_ref(stage), _table_ref(target)
+        self._drop_earlier_duplicates(stage)
+        staged = self.row_count(stage)
+        # Keep what the table has if it is this version or a newer one: a late or
+        # repeated job then changes nothing.
+        unchanged = self.conn.execute(
+            f"DELETE FROM {stage_ref} AS s USING {target_ref} AS t "
+            f"WHERE s.{PRIMARY_KEY} = t.{PRIMARY_KEY} AND "
+            f"(t.{JOB_UPDATED_AT_COLUMN}, t.{JOB_ID_COLUMN}) >= (s.{JOB_UPDATED_AT_COLUMN}, s.{JOB_ID_COLUMN})"
+        ).fetchone()[0]
+        updated = self.conn.execute(
+            f"DELETE FROM {target_ref} AS t USING {stage_ref} AS s WHERE t.{PRIMARY_KEY} = s.{PRIMARY_KEY}"
+        ).fetchone()[0]
+        self.conn.execute(f"INSERT INTO {target_ref} BY NAME FROM {stage_ref}")
+        self.conn.execute(f"DROP TABLE {stage_ref}")
+        inserted = staged - unchanged - updated
+        return inserted, updated, unchanged
+
+    def _quarantine(self, table: GladlyTable, job_id: str, job_updated_at: datetime, batch: Batch) -> None:
+        if not batch.rejected:
+            return
+        self.conn.executemany(
+            f"INSERT INTO {REJECTED_LINES_TABLE} "
+            "(table_name, job_id, job_updated_at, file_name, line_number, raw_line, error) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (table.name, job_id, job_updated_at, table.file_name, line.line_number, line.raw, line.error)
+                for line in batch.rejected
+            ],
+        )
+
+    def _forget_rejected_lines(self, table: GladlyTable, job_id: str) -> None:
+        """A job applied again replaces its quarantined lines instead of doubling them."""
+        self.conn.execute(
+            f"DELETE FROM {REJECTED_LINES_TABLE} WHERE table_name = ? AND job_id = ?",
+            [table.name, job_id],
+        )
+
+
+class _LoadState:
+    def __init__(self) -> None:
+        self.rows = 0
+        self.rejected = 0
+        self.bytes_read = 0
+        self.new_columns: set[str] = set()
+        self.widened_columns: set[str] = set()
+
+
+class _Transaction:
+    """BEGIN/COMMIT, or ROLLBACK on any error (including KeyboardInterrupt)."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection):
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN TRANSACTION")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")
