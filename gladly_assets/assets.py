@@ -1,0 +1,121 @@
+"""The Gladly tables as software-defined assets, generated from ``tables.TABLES``.
+
+One multi-asset holds the four tables so that a run lists Gladly's export jobs
+once and opens the DuckDB file once; each table is still its own asset, and any
+subset can be materialised. The work itself lives in ``sync``.
+"""
+
+
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from gladly_assets.cursor import latest_metadata
+from gladly_assets.resources.gladly import GladlyResource
+from gladly_assets.resources.warehouse import Warehouse
+from gladly_assets.sync import TableSync, outcome_metadata, plan_sync
+from gladly_assets.tables import SCHEMA, TABLES, GladlyTable
+
+# Every step that writes the DuckDB file claims this pool; with a limit of 1 (see
+# dagster.yaml in the README) runs queue instead of failing on DuckDB's file lock.
+DUCKDB_POOL = "gladly_duckdb"
+KINDS = {"gladly", "polars", "duckdb"}
+
+
+class GladlySyncConfig(dg.Config):
+    full_refresh: bool = Field(
+        default=False,
+        description="Rebuild the selected tables from every export job Gladly still lists (the last 14 days).",
+    )
+
+
+def table_spec(table: GladlyTable, freshness: dg.FreshnessPolicy | None) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key=table.asset_key,
+        group_name=SCHEMA,
+        kinds=KINDS,
+        description=f"{table.description}\n\nDuckDB table `{table.qualified_name}`, merged on `id` from `{table.file_name}` of Gladly's export jobs.",
+        metadata={
+            "dagster/table_name": table.qualified_name,
+            "dagster/column_schema": dg.TableSchema(
+                columns=[dg.TableColumn(name, description=text) for name, text in table.columns]
+            ),
+        },
+        # A run with no new export job records nothing, so freshness means "new data".
+        skippable=True,
+        freshness_policy=freshness,
+    )
+
+
+def freshness_for(frequency: str) -> dg.FreshnessPolicy:
+    """Stale once a table has gone two export periods (plus slack) without a new job."""
+    period = timedelta(hours=1) if frequency.upper() == "HOURLY" else timedelta(days=1)
+    return dg.FreshnessPolicy.time_window(fail_window=period * 2 + timedelta(hours=1), warn_window=period + timedelta(minutes=30))
+
+
+def build_gladly_assets(
+    tables: Sequence[GladlyTable] = TABLES, frequency: str = "DAILY"
+) -> dg.AssetsDefinition:
+    freshness = freshness_for(frequency)
+
+    @dg.multi_asset(
+        name="gladly_tables",
+        specs=[table_spec(table, freshness) for table in tables],
+        can_subset=True,
+        pool=DUCKDB_POOL,
+    )
+    def gladly_tables(
+        context: dg.AssetExecutionContext,
+        config: GladlySyncConfig,
+        gladly: GladlyResource,
+        duckdb: DuckDBResource,
+    ) -> Iterator[dg.MaterializeResult]:
+        selected = [table for table in tables if table.asset_key in context.selected_asset_keys]
+        listed = gladly.list_jobs()
+        context.log.info(
+            f"Gladly lists {len(listed)} completed export job(s)"
+            + (f", newest updatedAt {listed[-1].updated_at_raw}" if listed else "")
+        )
+        Path(duckdb.database).parent.mkdir(parents=True, exist_ok=True)
+        failed: list[str] = []
+        with duckdb.get_connection() as connection:
+            warehouse = Warehouse(connection)
+            for table in selected:
+                plan = plan_sync(
+                    table,
+                    latest_metadata(context.instance, table.asset_key),
+                    listed,
+                    warehouse.row_count(table.name),
+                    config.full_refresh,
+                )
+                sync = TableSync(table, plan, gladly, warehouse, context.log)
+                try:
+                    outcome = sync.run()
+                except Exception:
+                    context.log.exception(f"{table.qualified_name}: sync failed")
+                    failed.append(table.name)
+                    # Keep the jobs that did commit: the next run starts after them.
+                    if sync.outcome.applied:
+                        context.log_event(
+                            dg.AssetMaterialization(
+                                table.asset_key, metadata=outcome_metadata(table, sync.outcome, warehouse)
+                            )
+                        )
+                    continue
+                if not outcome.changed:
+                    context.log.info(f"{table.qualified_name}: no new export job; nothing to record")
+                    continue
+                yield dg.MaterializeResult(
+                    asset_key=table.asset_key, metadata=outcome_metadata(table, outcome, warehouse)
+                )
+        if failed:
+            raise dg.Failure(
+                description=f"Syncing {', '.join(failed)} failed; see the errors above. "
+                "Committed jobs are kept and the next run resumes after them."
+            )
+
+    return gladly_tables
