@@ -11,6 +11,7 @@ in that window that is not among them is still applied, exactly once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -67,14 +68,26 @@ class Cursor:
             covered_until=covered,
         )
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            LAST_JOB_UPDATED_AT: iso(self.last_job_updated_at),
+            RECENT_JOBS: {job_id: iso(at) for job_id, at in sorted(self.recent_jobs.items())},
+            COVERED_UNTIL: iso(self.covered_until),
+        }
+
     def to_metadata(self) -> dict[str, Any]:
         return {
-            LAST_JOB_UPDATED_AT: dg.MetadataValue.text(iso(self.last_job_updated_at)),
-            RECENT_JOBS: dg.MetadataValue.json(
-                {job_id: iso(at) for job_id, at in sorted(self.recent_jobs.items())}
-            ),
-            COVERED_UNTIL: dg.MetadataValue.text(iso(self.covered_until)),
+            key: dg.MetadataValue.json(value) if isinstance(value, dict) else dg.MetadataValue.text(value)
+            for key, value in self.to_json().items()
         }
+
+    def serialize(self) -> str:
+        """For a sensor cursor."""
+        return json.dumps(self.to_json(), sort_keys=True)
+
+    @classmethod
+    def deserialize(cls, text: str | None) -> Cursor:
+        return cls.from_metadata(json.loads(text)) if text else cls()
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any]) -> Cursor:

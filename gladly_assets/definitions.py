@@ -1,4 +1,4 @@
-"""Wiring only: the code location's assets, checks, sensor and resources."""
+"""Wiring only: the code location's assets, checks, sensor and resources, configured from GLADLY_*."""
 
 import os
 
@@ -6,16 +6,23 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from gladly_assets.assets import build_gladly_assets
+from gladly_assets.checks import build_key_checks, build_metadata_checks
 from gladly_assets.resources.gladly import GladlyResource
-
-EXPORT_FREQUENCY = os.environ.get("GLADLY_EXPORT_FREQUENCY", "DAILY")
+from gladly_assets.sensors import DEFAULT_INTERVAL_SECONDS, build_export_jobs_sensor
 
 defs = dg.Definitions(
-    assets=[build_gladly_assets(frequency=EXPORT_FREQUENCY)],
+    assets=[build_gladly_assets(frequency=os.environ.get("GLADLY_EXPORT_FREQUENCY", "DAILY"))],
+    asset_checks=[build_key_checks(), build_metadata_checks()],
+    sensors=[
+        build_export_jobs_sensor(
+            interval_seconds=int(os.environ.get("GLADLY_SENSOR_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS)),
+            default_status=dg.DefaultSensorStatus[os.environ.get("GLADLY_SENSOR_DEFAULT_STATUS", "STOPPED")],
+        )
+    ],
     resources={
         "gladly": GladlyResource(
-            organization=dg.EnvVar("GLADLY_ORGANIZATION"),
-            agent_email=dg.EnvVar("GLADLY_AGENT_EMAIL"),
+            organization=os.environ.get("GLADLY_ORGANIZATION", ""),
+            agent_email=os.environ.get("GLADLY_AGENT_EMAIL", ""),
             api_token=dg.EnvVar("GLADLY_API_TOKEN"),
             domain=os.environ.get("GLADLY_DOMAIN", "gladly.com"),
             base_url=os.environ.get("GLADLY_BASE_URL") or None,
