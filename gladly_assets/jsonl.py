@@ -68,24 +68,24 @@ def read_batches(
 
 
 def _line_aligned_chunks(path: Path, batch_bytes: int) -> Iterator[tuple[int, bytes]]:
-    """Cut the file into chunks that end on a line break (the last may not)."""
+    """Cut the file into chunks of whole lines (the file's last line may lack its newline)."""
     next_line = 1
     carry = b""
     with path.open("rb") as handle:
         while True:
             block = handle.read(batch_bytes)
-            if not block:
-                break
             data = carry + block
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:  # one line longer than a batch: keep reading
+            at_end = len(block) < batch_bytes  # a short read of a regular file means EOF
+            cut = len(data) if at_end else data.rfind(b"\n") + 1
+            if cut == 0 and not at_end:  # one line longer than a batch: keep reading
                 carry = data
                 continue
             chunk, carry = data[:cut], data[cut:]
-            yield next_line, chunk
-            next_line += chunk.count(b"\n")
-    if carry:
-        yield next_line, carry
+            if chunk:
+                yield next_line, chunk
+                next_line += chunk.count(b"\n")
+            if at_end:
+                return
 
 
 def parse_chunk(chunk: bytes, first_line: int) -> Batch:

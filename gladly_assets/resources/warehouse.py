@@ -32,7 +32,8 @@ from gladly_assets.tables import (
     GladlyTable,
 )
 
-REJECTED_LINES_TABLE = f"{SCHEMA}._rejected_lines"
+REJECTED_LINES = "_rejected_lines"
+REJECTED_LINES_TABLE = f"{SCHEMA}.{REJECTED_LINES}"
 _VERSION = f"({JOB_UPDATED_AT_COLUMN}, {JOB_ID_COLUMN})"
 
 # How a column's type may change: each type can be widened into the next ones.
@@ -42,10 +43,6 @@ _WIDENING = ["BOOLEAN", "BIGINT", "DOUBLE", "VARCHAR", "JSON"]
 def quote(identifier: str) -> str:
     """Quote an identifier that came from untrusted JSON so it can only ever be a name."""
     return '"' + identifier.replace('"', '""') + '"'
-
-
-def _table_ref(name: str) -> str:
-    return f"{SCHEMA}.{quote(name)}"
 
 
 def _duckdb_type(dtype: pl.DataType, is_json: bool) -> str | None:
@@ -92,21 +89,27 @@ class Warehouse:
 
     def __init__(self, connection: duckdb.DuckDBPyConnection):
         self.conn = connection
-        self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        # Qualify every name with the database's catalog: a file called gladly.duckdb
+        # gives a catalog "gladly" that a bare schema name would be ambiguous with.
+        self.catalog = connection.execute("SELECT current_database()").fetchone()[0]
+        self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.catalog)}.{SCHEMA}")
         self.conn.execute(
-            f"""CREATE TABLE IF NOT EXISTS {REJECTED_LINES_TABLE} (
+            f"""CREATE TABLE IF NOT EXISTS {self._table_ref(REJECTED_LINES)} (
                 table_name VARCHAR, job_id VARCHAR, job_updated_at TIMESTAMPTZ,
                 file_name VARCHAR, line_number BIGINT, raw_line VARCHAR, error VARCHAR,
                 rejected_at TIMESTAMPTZ DEFAULT current_timestamp)"""
         )
+
+    def _table_ref(self, name: str) -> str:
+        return f"{quote(self.catalog)}.{SCHEMA}.{quote(name)}"
 
     # --- reading -----------------------------------------------------------------
 
     def columns(self, table_name: str) -> dict[str, str]:
         rows = self.conn.execute(
             "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-            [SCHEMA, table_name],
+            "WHERE table_catalog = ? AND table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            [self.catalog, SCHEMA, table_name],
         ).fetchall()
         return dict(rows)
 
@@ -114,11 +117,11 @@ class Warehouse:
         """Rows in the table, or None if it does not exist."""
         if not self.columns(table_name):
             return None
-        return self.conn.execute(f"SELECT count(*) FROM {_table_ref(table_name)}").fetchone()[0]
+        return self.conn.execute(f"SELECT count(*) FROM {self._table_ref(table_name)}").fetchone()[0]
 
     def preview(self, table_name: str, limit: int = 5) -> pl.DataFrame:
         return self.conn.execute(
-            f"SELECT * FROM {_table_ref(table_name)} ORDER BY {JOB_UPDATED_AT_COLUMN} DESC, "
+            f"SELECT * FROM {self._table_ref(table_name)} ORDER BY {JOB_UPDATED_AT_COLUMN} DESC, "
             f"{PRIMARY_KEY} LIMIT {int(limit)}"
         ).pl()
 
@@ -126,7 +129,7 @@ class Warehouse:
         """(rows with a null id, ids that occur more than once)."""
         return self.conn.execute(
             f"SELECT count(*) FILTER (WHERE {PRIMARY_KEY} IS NULL), "
-            f"count({PRIMARY_KEY}) - count(DISTINCT {PRIMARY_KEY}) FROM {_table_ref(table_name)}"
+            f"count({PRIMARY_KEY}) - count(DISTINCT {PRIMARY_KEY}) FROM {self._table_ref(table_name)}"
         ).fetchone()
 
     # --- full refresh: build aside, then swap -----------------------------------
@@ -138,7 +141,7 @@ class Warehouse:
     def start_rebuild(self, table: GladlyTable) -> str:
         """A fresh, empty table to load into; the live table stays readable meanwhile."""
         name = self.rebuild_name(table)
-        self.conn.execute(f"DROP TABLE IF EXISTS {_table_ref(name)}")
+        self.conn.execute(f"DROP TABLE IF EXISTS {self._table_ref(name)}")
         return name
 
     def finish_rebuild(self, table: GladlyTable) -> None:
@@ -147,8 +150,8 @@ class Warehouse:
         if not self.columns(name):  # no job still listed had a file for this table
             self._create_if_missing(name, table)
         with self._transaction():
-            self.conn.execute(f"DROP TABLE IF EXISTS {_table_ref(table.name)}")
-            self.conn.execute(f"ALTER TABLE {_table_ref(name)} RENAME TO {quote(table.name)}")
+            self.conn.execute(f"DROP TABLE IF EXISTS {self._table_ref(table.name)}")
+            self.conn.execute(f"ALTER TABLE {self._table_ref(name)} RENAME TO {quote(table.name)}")
 
     # --- loading -----------------------------------------------------------------
 
@@ -211,14 +214,14 @@ class Warehouse:
             if column not in (JOB_ID_COLUMN, JOB_UPDATED_AT_COLUMN)
         )
         self.conn.execute(
-            f"CREATE TABLE {_table_ref(name)} ({declared}, "
+            f"CREATE TABLE {self._table_ref(name)} ({declared}, "
             f"{JOB_ID_COLUMN} VARCHAR NOT NULL, {JOB_UPDATED_AT_COLUMN} TIMESTAMPTZ NOT NULL)"
         )
 
     def _create_stage(self, target: str) -> str:
         stage = f"_stage_{target}"
-        self.conn.execute(f"DROP TABLE IF EXISTS {_table_ref(stage)}")
-        self.conn.execute(f"CREATE TABLE {_table_ref(stage)} AS FROM {_table_ref(target)} LIMIT 0")
+        self.conn.execute(f"DROP TABLE IF EXISTS {self._table_ref(stage)}")
+        self.conn.execute(f"CREATE TABLE {self._table_ref(stage)} AS FROM {self._table_ref(target)} LIMIT 0")
         return stage
 
     def _append(
@@ -251,7 +254,7 @@ class Warehouse:
         self.conn.register("batch_frame", frame)
         try:
             self.conn.execute(
-                f"INSERT INTO {_table_ref(dest)} BY NAME SELECT {', '.join(select)}, "
+                f"INSERT INTO {self._table_ref(dest)} BY NAME SELECT {', '.join(select)}, "
                 f"? AS {JOB_ID_COLUMN}, ? AS {JOB_UPDATED_AT_COLUMN} FROM batch_frame",
                 [job_id, job_updated_at],
             )
@@ -268,21 +271,21 @@ class Warehouse:
                 if name.lower() in lowered:
                     # DuckDB names are case-insensitive: "Foo" lands in "foo".
                     continue
-                self.conn.execute(f"ALTER TABLE {_table_ref(table_name)} ADD COLUMN {quote(name)} {kind}")
+                self.conn.execute(f"ALTER TABLE {self._table_ref(table_name)} ADD COLUMN {quote(name)} {kind}")
                 load.new_columns.add(name)
                 continue
             wider = _widen(current, kind)
             if wider != current:
                 using = f"to_json({quote(name)})" if wider == "JSON" else f"{quote(name)}::{wider}"
                 self.conn.execute(
-                    f"ALTER TABLE {_table_ref(table_name)} ALTER COLUMN {quote(name)} "
+                    f"ALTER TABLE {self._table_ref(table_name)} ALTER COLUMN {quote(name)} "
                     f"SET DATA TYPE {wider} USING {using}"
                 )
                 load.widened_columns.add(name)
 
     def _drop_earlier_duplicates(self, table_name: str) -> None:
         """Within one file the last line of an id wins; rows were appended in file order."""
-        ref = _table_ref(table_name)
+        ref = self._table_ref(table_name)
         duplicates = self.conn.execute(
             f"SELECT count(*) - count(DISTINCT {PRIMARY_KEY}) FROM {ref}"
         ).fetchone()[0]
@@ -293,7 +296,7 @@ class Warehouse:
             )
 
     def _merge_stage(self, stage: str, target: str) -> tuple[int, int, int]:
-        stage_ref, target_ref = _table_ref(stage), _table_ref(target)
+        stage_ref, target_ref = self._table_ref(stage), self._table_ref(target)
         self._drop_earlier_duplicates(stage)
         staged = self.row_count(stage)
         # Keep what the table has if it is this version or a newer one: a late or
@@ -315,7 +318,7 @@ class Warehouse:
         if not batch.rejected:
             return
         self.conn.executemany(
-            f"INSERT INTO {REJECTED_LINES_TABLE} "
+            f"INSERT INTO {self._table_ref(REJECTED_LINES)} "
             "(table_name, job_id, job_updated_at, file_name, line_number, raw_line, error) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
@@ -327,7 +330,7 @@ class Warehouse:
     def _forget_rejected_lines(self, table: GladlyTable, job_id: str) -> None:
         """A job applied again replaces its quarantined lines instead of doubling them."""
         self.conn.execute(
-            f"DELETE FROM {REJECTED_LINES_TABLE} WHERE table_name = ? AND job_id = ?",
+            f"DELETE FROM {self._table_ref(REJECTED_LINES)} WHERE table_name = ? AND job_id = ?",
             [table.name, job_id],
         )
 

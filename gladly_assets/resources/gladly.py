@@ -1,0 +1,603 @@
+"""GladlyResource: the one place that talks HTTP to Gladly's Export API.
+
+Auth, the organization's host, retries (tenacity), streamed and resumable file
+downloads, and keeping the API token out of every log line, message and repr.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import dagster as dg
+import httpx
+from pydantic import Field, PrivateAttr
+from tenacity import (
+    RetryCallState,
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from gladly_assets.resources.errors import (
+    GladlyAuthError,
+    GladlyConfigError,
+    GladlyConnectionError,
+    GladlyError,
+    GladlyJobExpired,
+    GladlyNotFound,
+    GladlyOrganizationNotFound,
+    GladlyPermissionError,
+    GladlyResponseError,
+    GladlyRetriesExhausted,
+)
+from gladly_assets.resources.organization import api_root as organization_api_root
+from gladly_assets.resources.organization import check_domain
+
+T = TypeVar("T")
+
+_PROGRESS_INTERVAL_SECONDS = 0.25
+_CONNECT_TIMEOUT_SECONDS = 10.0
+_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Network-level failures worth another attempt. Not retried: UnsupportedProtocol,
+# LocalProtocolError, ProxyError and friends, which another attempt cannot fix.
+_RETRY_TRANSPORT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+# A server-sent Retry-After is honoured up to this long.
+_MAX_RETRY_AFTER_SECONDS = 600.0
+# The rate limit is per second: when Gladly says none are left, wait for the next window.
+_RATE_LIMIT_WINDOW_SECONDS = 1.0
+_RETENTION = "Gladly keeps export jobs and their files for 14 days"
+_INSTANT = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:[.,](\d+))?([Zz]|[+-]\d{2}:?\d{2})"
+)
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_UNSATISFIED_RANGE = re.compile(r"bytes \*/(\d+)")
+
+
+def parse_instant(value: str) -> datetime:
+    """An RFC 3339 timestamp as an aware UTC datetime, whatever its number of fraction
+    digits (Gladly sends 3 to 9): digits past the microsecond are truncated."""
+    match = _INSTANT.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"not an RFC 3339 timestamp: {value!r}")
+    day, clock, fraction, zone = match.groups()
+    micros = (fraction or "")[:6].ljust(6, "0")
+    zone = "+00:00" if zone in ("Z", "z") else zone
+    return datetime.fromisoformat(f"{day}T{clock}.{micros}{zone}").astimezone(UTC)
+
+
+def _format_instant(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise GladlyConfigError(f"{value!r} has no time zone: pass an aware datetime (UTC)")
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """One Gladly export job, as much of it as this project uses (unknown fields are ignored)."""
+
+    id: str
+    status: str
+    updated_at: datetime
+    updated_at_raw: str
+    files: tuple[str, ...]
+    window_start: datetime | None
+    window_end: datetime | None
+    schedule_id: str | None
+
+    @classmethod
+    def from_api(cls, obj: object) -> ExportJob:
+        """Parse a job object; a job without ``id`` or a usable ``updatedAt`` fails loudly."""
+        if not isinstance(obj, dict):
+            raise GladlyResponseError(f"Gladly sent an export job that is not a JSON object: {_clip(obj)}")
+        job_id = obj.get("id")
+        if not isinstance(job_id, str) or not job_id:
+            raise GladlyResponseError(f"Gladly sent an export job without an id: {_clip(obj)}")
+
+        def instant(value: object, field: str) -> datetime:
+            try:
+                return parse_instant(value)  # type: ignore[arg-type]
+            except ValueError:
+                raise GladlyResponseError(
+                    f"export job {job_id} has an unreadable {field}: {_clip(value)}"
+                ) from None
+
+        updated_raw = obj.get("updatedAt")
+        parameters = obj.get("parameters") if isinstance(obj.get("parameters"), dict) else {}
+        start, end = parameters.get("startAt"), parameters.get("endAt")
+        files = obj.get("files")
+        schedule_id = obj.get("scheduleId")
+        return cls(
+            id=job_id,
+            status=str(obj.get("status") or ""),
+            updated_at=instant(updated_raw, "updatedAt"),
+            updated_at_raw=str(updated_raw),
+            files=tuple(f for f in files if isinstance(f, str)) if isinstance(files, list) else (),
+            window_start=None if start is None else instant(start, "parameters.startAt"),
+            window_end=None if end is None else instant(end, "parameters.endAt"),
+            schedule_id=schedule_id if isinstance(schedule_id, str) else None,
+        )
+
+
+class _Retryable(Exception):
+    """An answer worth another attempt (429, 5xx, a body cut short), with the wait the server asked for."""
+
+    def __init__(self, description: str, wait: float | None = None) -> None:
+        super().__init__(description)
+        self.wait = wait
+
+
+@dataclass
+class _Download:
+    """What survives between the attempts of one file download."""
+
+    written: int = 0
+    total: int | None = None
+    resumable: bool = True
+    etag: str | None = None  # strong ETag of the body being resumed, sent as If-Range
+
+
+class _Progress:
+    """Calls ``on_progress`` at most every _PROGRESS_INTERVAL_SECONDS, and once at the end."""
+
+    def __init__(self, callback: Callable[[int, int | None], None] | None) -> None:
+        self._callback = callback
+        self._last = float("-inf")
+
+    def tick(self, done: int, total: int | None, *, force: bool = False) -> None:
+        if self._callback is None:
+            return
+        now = time.monotonic()
+        if force or now - self._last >= _PROGRESS_INTERVAL_SECONDS:
+            self._last = now
+            self._callback(done, total)
+
+
+class GladlyResource(dg.ConfigurableResource):
+    """Gladly's Export API: list export jobs and stream their files to disk, with retries.
+
+    The token is sent only to ``https://{organization}.{domain}/api/v1`` (or the explicit
+    ``base_url`` of a simulator) and never appears in logs, errors or ``repr()``.
+    """
+
+    organization: str = Field(
+        description="Gladly organization, e.g. 'myorg' or 'myorg.us-1' (its URL is accepted too)."
+    )
+    agent_email: str = Field(description="Email of the Gladly agent whose API token is used.")
+    api_token: str = Field(description="The agent's API token. Pass it as dg.EnvVar('GLADLY_API_TOKEN').")
+    domain: str = Field(default="gladly.com", description="gladly.com, or gladly.qa for sandboxes.")
+    base_url: str | None = Field(
+        default=None,
+        description="Explicit API root overriding organization/domain, for the local simulator and tests.",
+    )
+    timeout_seconds: float = Field(default=60.0, description="Read timeout of one request, in seconds.")
+    max_attempts: int = Field(default=6, description="Attempts per request before giving up.")
+    backoff_initial_seconds: float = Field(default=1.0, description="First wait between attempts.")
+    backoff_max_seconds: float = Field(
+        default=60.0, description="Longest computed wait between attempts (a server's Retry-After wins)."
+    )
+
+    _client: httpx.Client | None = PrivateAttr(default=None)
+    _client_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    # ---- the secret stays out of repr() and str() -------------------------------------------
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, ("***" if name == "api_token" else value)
+
+    # ---- configuration ---------------------------------------------------------------------
+
+    @property
+    def api_root(self) -> str:
+        """The API root every request goes under; validates the settings, never sends anything."""
+        domain = check_domain(self.domain)
+        if self.base_url is None:
+            return organization_api_root(self.organization, domain)
+        url = httpx.URL(self.base_url)
+        if url.scheme not in ("http", "https") or not url.host or url.userinfo or url.query:
+            raise GladlyConfigError(
+                "base_url must be a plain http(s) URL of an API root such as "
+                "'http://127.0.0.1:8080/acme/api/v1', without credentials or query"
+            )
+        return self.base_url.rstrip("/")
+
+    def _check_settings(self) -> None:
+        problems = []
+        if self.max_attempts < 1:
+            problems.append("max_attempts must be at least 1")
+        if self.timeout_seconds <= 0:
+            problems.append("timeout_seconds must be positive")
+        if not 0 <= self.backoff_initial_seconds <= self.backoff_max_seconds:
+            problems.append("backoff seconds must satisfy 0 <= backoff_initial_seconds <= backoff_max_seconds")
+        if not self.agent_email.strip() or not self.api_token.strip():
+            problems.append("agent_email and api_token must be set (GLADLY_AGENT_EMAIL, GLADLY_API_TOKEN)")
+        if problems:
+            raise GladlyConfigError("Gladly resource settings are not usable: " + "; ".join(problems))
+
+    # ---- the HTTP client: one per resource instance -----------------------------------------
+
+    # The client is created on first use, not in setup_for_execution: a bad setting then surfaces
+    # as a GladlyConfigError from the call (which a sensor can turn into a SkipReason), and the
+    # resource works the same when used directly, outside Dagster.
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP client, if one was opened (a later call opens a new one)."""
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def _http(self) -> httpx.Client:
+        with self._client_lock:
+            if self._client is None or self._client.is_closed:  # closed: by a copy's teardown
+                self.api_root  # noqa: B018 - validates organization, domain and base_url
+                self._check_settings()
+                self._client = httpx.Client(
+                    auth=httpx.BasicAuth(self.agent_email, self.api_token),
+                    headers={"User-Agent": _user_agent(), "Accept": "application/json"},
+                    timeout=httpx.Timeout(
+                        self.timeout_seconds, connect=min(self.timeout_seconds, _CONNECT_TIMEOUT_SECONDS)
+                    ),
+                    # httpx drops Authorization on a redirect to another origin.
+                    follow_redirects=True,
+                    http1=True,
+                    http2=False,
+                )
+            return self._client
+
+    def _url(self, *segments: str) -> str:
+        return "/".join([self.api_root, *(quote(s, safe="") for s in segments)])
+
+    # ---- public API --------------------------------------------------------------------------
+
+    def check_credentials(self) -> int:
+        """GET /agents: proves host, credentials and permission; returns the number of agents."""
+        agents = self._get_json(self._url("agents"), None, self._organization_not_found)
+        if not isinstance(agents, list):
+            raise GladlyResponseError(f"GET /agents answered {type(agents).__name__}, not a JSON array")
+        return len(agents)
+
+    def list_jobs(
+        self,
+        status: str | None = "COMPLETED",
+        start_at: datetime | None = None,
+        end_at: datetime | None = None,
+    ) -> list[ExportJob]:
+        """Export jobs (``status=None`` for all), filtered on updatedAt, sorted by (updated_at, id)."""
+        params = {}
+        if status is not None:
+            params["status"] = status
+        if start_at is not None:
+            params["startAt"] = _format_instant(start_at)
+        if end_at is not None:
+            params["endAt"] = _format_instant(end_at)
+        data = self._get_json(self._url("export", "jobs"), params, self._organization_not_found)
+        if not isinstance(data, list):
+            raise GladlyResponseError(f"GET /export/jobs answered {type(data).__name__}, not a JSON array")
+        return sorted((ExportJob.from_api(obj) for obj in data), key=lambda job: (job.updated_at, job.id))
+
+    def get_job(self, job_id: str) -> ExportJob:
+        """One export job; ``GladlyJobExpired`` if Gladly no longer has it."""
+
+        def gone(what: str, detail: str) -> GladlyError:
+            return GladlyJobExpired(
+                f"export job {job_id} is gone ({what} answered HTTP 404{detail}): "
+                f"it expired ({_RETENTION}) or never existed"
+            )
+
+        return ExportJob.from_api(self._get_json(self._url("export", "jobs", job_id), None, gone))
+
+    def download_file(
+        self,
+        job: ExportJob | str,
+        file_name: str,
+        dest: Path,
+        on_progress: Callable[[int, int | None], None] | None = None,
+    ) -> int:
+        """Stream one file of a job to ``dest``; returns the number of bytes written.
+
+        Written to ``dest.part`` in chunks and renamed when complete; a broken transfer is
+        resumed with ``Range``. Either ``dest`` holds the whole file or an exception is
+        raised and neither ``dest`` nor the ``.part`` file is left.
+        """
+        job_id = job.id if isinstance(job, ExportJob) else job
+        dest = Path(dest)
+        part = dest.with_name(dest.name + ".part")
+        url = self._url("export", "jobs", job_id, "files", file_name)
+        state = _Download()
+        progress = _Progress(on_progress)
+
+        def gone(what: str, detail: str) -> GladlyError:
+            return GladlyJobExpired(
+                f"file {file_name} of export job {job_id} is gone ({what} answered HTTP 404{detail}): "
+                f"the job or the file expired ({_RETENTION}) or never existed"
+            )
+
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.unlink(missing_ok=True)
+        try:
+            self._with_retries(f"GET {url}", lambda: self._download_attempt(url, part, state, progress, gone))
+            os.replace(part, dest)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+        progress.tick(state.written, state.total, force=True)
+        return state.written
+
+    # ---- requests ----------------------------------------------------------------------------
+
+    def _get_json(
+        self,
+        url: str,
+        params: dict[str, str] | None,
+        not_found: Callable[[str, str], GladlyError],
+    ) -> Any:
+        what = f"GET {url}"
+
+        def attempt() -> Any:
+            response = self._http().get(url, params=params)
+            self._raise_for_status(response, what, not_found)
+            try:
+                return response.json()
+            except ValueError:
+                raise GladlyResponseError(
+                    f"{what} answered HTTP {response.status_code} with a body that is not JSON: "
+                    f"{self._redact(_clip(response.text))}",
+                    response.status_code,
+                ) from None
+
+        return self._with_retries(what, attempt)
+
+    def _download_attempt(
+        self,
+        url: str,
+        part: Path,
+        state: _Download,
+        progress: _Progress,
+        not_found: Callable[[str, str], GladlyError],
+    ) -> None:
+        what = f"GET {url}"
+        offset = state.written if state.resumable else 0
+        # Ranges count bytes as sent: ask for them uncompressed so an offset means a file offset.
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+            if state.etag:
+                headers["If-Range"] = state.etag  # a changed file comes back whole (200)
+        with self._http().stream("GET", url, headers=headers) as response:
+            if response.status_code == 416 and offset:
+                response.read()
+                match = _UNSATISFIED_RANGE.fullmatch(response.headers.get("content-range", ""))
+                if match and int(match.group(1)) == offset:
+                    state.total = offset  # the previous attempt had already received every byte
+                    return
+                state.written = 0
+                raise _Retryable(f"HTTP 416 for Range bytes={offset}-: starting the file again")
+            self._raise_for_status(response, what, not_found)
+            if response.status_code == 206 and offset:
+                match = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))
+                if match is None or int(match.group(1)) != offset:
+                    state.written = 0
+                    raise _Retryable(
+                        f"HTTP 206 with Content-Range {response.headers.get('content-range')!r} "
+                        f"for Range bytes={offset}-: starting the file again"
+                    )
+                total = None if match.group(3) == "*" else int(match.group(3))
+            elif response.status_code == 200:
+                # A fresh body, also when we asked for a range the server chose to ignore.
+                offset = 0
+                length = response.headers.get("content-length", "")
+                total = int(length) if length.isdigit() else None
+            else:
+                raise GladlyResponseError(
+                    f"{what} answered HTTP {response.status_code}, expected 200", response.status_code
+                )
+            if response.headers.get("content-encoding", "identity").lower() not in ("", "identity"):
+                # Lengths and ranges then count compressed bytes: no length check, no resume.
+                state.resumable, total = False, None
+            etag = response.headers.get("etag")
+            state.written, state.total = offset, total
+            state.etag = etag if etag and not etag.startswith("W/") else None
+            with open(part, "r+b" if offset else "wb") as out:
+                out.seek(offset)
+                out.truncate()
+                # Chunks as read from the socket (httpcore reads at most 64 KiB at a time): nothing
+                # received is held back, so a break loses no bytes already sent.
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+                    state.written += len(chunk)
+                    progress.tick(state.written, total)
+        if total is not None and state.written != total:
+            received = state.written
+            if received > total:
+                state.written = 0
+            raise _Retryable(f"the body ended after {received} of {total} bytes")
+
+    def _raise_for_status(
+        self,
+        response: httpx.Response,
+        what: str,
+        not_found: Callable[[str, str], GladlyError],
+    ) -> None:
+        status = response.status_code
+        if status < 300:
+            return
+        response.read()
+        detail = self._error_detail(response)
+        if status in _RETRY_STATUSES:
+            raise _Retryable(f"HTTP {status} {response.reason_phrase}{detail}", self._server_wait(response))
+        if status == 401:
+            raise GladlyAuthError(
+                f"Gladly rejected the credentials of agent {self.agent_email!r} ({what} answered HTTP 401"
+                f"{detail}): check GLADLY_AGENT_EMAIL and GLADLY_API_TOKEN; the token must be one that "
+                "this agent created and it must not have been revoked"
+            )
+        if status == 403:
+            raise GladlyPermissionError(
+                f"Gladly agent {self.agent_email!r} may not use the API ({what} answered HTTP 403"
+                f"{detail}): the agent needs the API User permission; ask a Gladly administrator to "
+                "grant it, or use the token of an agent who has it"
+            )
+        if status == 404:
+            raise not_found(what, detail)
+        raise GladlyResponseError(f"{what} answered HTTP {status} {response.reason_phrase}{detail}", status)
+
+    def _organization_not_found(self, what: str, detail: str) -> GladlyError:
+        host = httpx.URL(self.api_root).netloc.decode()
+        return GladlyOrganizationNotFound(
+            f"no Gladly organization at {host} ({what} answered HTTP 404{detail}): check the "
+            f"organization name and its region (e.g. 'myorg' or 'myorg.us-1') and the domain "
+            f"({self.domain}); the API root used was {self.api_root}"
+        )
+
+    def _error_detail(self, response: httpx.Response) -> str:
+        """Gladly's ``{"errors": [{attr, code, detail}]}`` as ``": attr: code (detail)"``, short and redacted."""
+
+        def one(error: dict[str, Any]) -> str:
+            head = ": ".join(str(error[key]) for key in ("attr", "code") if error.get(key))
+            return f"{head} ({error['detail']})" if error.get("detail") else head
+
+        try:
+            text = "; ".join(one(e) for e in response.json()["errors"] if isinstance(e, dict))
+        except (ValueError, KeyError, TypeError):
+            text = response.text
+        text = " ".join(text.split())
+        return f": {self._redact(_clip(text, 300))}" if text else ""
+
+    def _server_wait(self, response: httpx.Response) -> float | None:
+        """How long the server asked us to wait: Retry-After (seconds or a date), else a second
+        when no requests are left in this rate-limit window, else None (exponential backoff)."""
+        retry_after = response.headers.get("retry-after")
+        if retry_after is not None:
+            seconds: float | None
+            try:
+                seconds = float(retry_after)
+            except ValueError:
+                try:
+                    when = email.utils.parsedate_to_datetime(retry_after)
+                    seconds = (when - datetime.now(when.tzinfo or UTC)).total_seconds()
+                except (TypeError, ValueError):
+                    seconds = None
+            if seconds is not None:
+                return min(max(seconds, 0.0), _MAX_RETRY_AFTER_SECONDS)
+        if response.status_code == 429 and response.headers.get("ratelimit-remaining-second", "").strip() == "0":
+            window = min(_RATE_LIMIT_WINDOW_SECONDS, self.backoff_max_seconds)
+            return window + random.uniform(0, window / 4)
+        return None
+
+    # ---- retries -----------------------------------------------------------------------------
+
+    def _with_retries(self, what: str, attempt: Callable[[], T]) -> T:
+        """Run ``attempt`` until it succeeds, fails for good, or ``max_attempts`` are spent."""
+        self._http()  # settings are validated before the first attempt, and never retried
+        exponential = wait_exponential(multiplier=self.backoff_initial_seconds, max=self.backoff_max_seconds)
+
+        def wait(state: RetryCallState) -> float:
+            hint = getattr(state.outcome.exception(), "wait", None) if state.outcome else None
+            if hint is not None:
+                return hint
+            jitter = random.uniform(0, self.backoff_initial_seconds)
+            return min(exponential(state) + jitter, self.backoff_max_seconds)
+
+        def log_retry(state: RetryCallState) -> None:
+            cause = state.outcome.exception() if state.outcome else None
+            dg.get_dagster_logger().warning(
+                "Gladly: %s failed on attempt %d of %d (%s); retrying in %.2f s",
+                what,
+                state.attempt_number,
+                self.max_attempts,
+                self._describe(cause),
+                state.next_action.sleep if state.next_action else 0.0,
+            )
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=wait,
+            retry=retry_if_exception_type((_Retryable, *_RETRY_TRANSPORT_ERRORS)),
+            before_sleep=log_retry,
+        )
+        try:
+            return retrying(attempt)
+        except RetryError as exhausted:
+            cause = exhausted.last_attempt.exception()
+            attempts = exhausted.last_attempt.attempt_number
+            plural = "attempt" if attempts == 1 else "attempts"
+            if isinstance(cause, httpx.TransportError):
+                host = httpx.URL(self.api_root).netloc.decode()
+                raise GladlyConnectionError(
+                    f"could not get an answer from Gladly at {host}: {what} failed after {attempts} "
+                    f"{plural}; last error: {self._describe(cause)}. Check the network, the "
+                    "organization and region settings, and Gladly's status page",
+                    attempts,
+                ) from None
+            raise GladlyRetriesExhausted(
+                f"{what} failed after {attempts} {plural}; last error: {self._describe(cause)}. "
+                "Gladly is rate limiting or unavailable; try again later",
+                attempts,
+            ) from None
+
+    def _describe(self, error: BaseException | None) -> str:
+        if error is None:
+            return "no error"
+        if isinstance(error, _Retryable):
+            return self._redact(str(error))
+        text = str(error)
+        return self._redact(f"{type(error).__name__}: {text}" if text else type(error).__name__)
+
+    def _redact(self, text: str) -> str:
+        """Remove the token (and its Basic-auth form) from text that may echo a request."""
+        token = self.api_token
+        if len(token) >= 4:
+            text = text.replace(token, "***")
+            basic = httpx.BasicAuth(self.agent_email, token)._auth_header  # noqa: SLF001
+            text = text.replace(basic.split(" ", 1)[-1], "***")
+        return text
+
+
+@cache
+def _user_agent() -> str:
+    try:
+        version = metadata.version("gladly-assets")
+    except metadata.PackageNotFoundError:
+        version = "0+unknown"
+    return f"gladly-assets/{version}"
+
+
+def _clip(value: object, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+__all__ = [
+    "ExportJob",
+    "GladlyAuthError",
+    "GladlyConfigError",
+    "GladlyConnectionError",
+    "GladlyError",
+    "GladlyJobExpired",
+    "GladlyNotFound",
+    "GladlyOrganizationNotFound",
+    "GladlyPermissionError",
+    "GladlyResource",
+    "GladlyResponseError",
+    "GladlyRetriesExhausted",
+    "parse_instant",
+]

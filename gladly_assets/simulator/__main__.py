@@ -1,0 +1,134 @@
+"""Run the Gladly simulator from a shell:
+
+    python -m gladly_assets.simulator --port 8765 --frequency HOURLY --tick-seconds 30
+
+It prints the environment variables a client needs, then serves until Ctrl-C.
+The token it prints is the simulator's own fake one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from .jobs import parse_instant
+from .server import GladlySimulator
+
+
+def _status_list(text: str) -> list[int]:
+    try:
+        statuses = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected statuses like 500,503, not {text!r}") from None
+    if not all(500 <= status <= 599 for status in statuses):
+        raise argparse.ArgumentTypeError("server errors must be 5xx statuses")
+    return statuses
+
+
+def _instant(text: str) -> datetime:
+    try:
+        return parse_instant(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 instant: {text!r}") from None
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m gladly_assets.simulator", description=__doc__.split("\n\n")[0])
+    org = parser.add_argument_group("organization")
+    org.add_argument("--host", default="127.0.0.1")
+    org.add_argument("--port", type=int, default=8765, help="0 picks a free port (default 8765)")
+    org.add_argument("--seed", type=int, default=7)
+    org.add_argument("--frequency", choices=("DAILY", "HOURLY"), default="DAILY")
+    org.add_argument("--history-days", type=int, default=14)
+    org.add_argument("--organization", default="acme")
+    org.add_argument("--agent-email", default="api@acme.example")
+    org.add_argument("--api-token", default="sim-token-not-secret")
+    org.add_argument("--now", type=_instant, help="freeze the clock at this instant (default: real time)")
+    org.add_argument("--data-dir", type=Path, help="cache generated files here (default: a temp dir)")
+    org.add_argument("--rate-limit", type=int, default=10, help="requests per second per method; 0 disables")
+    org.add_argument("--log-requests", action="store_true", help="print one line per request to stderr")
+
+    data = parser.add_argument_group("jobs")
+    data.add_argument("--tick-seconds", type=float, default=0, help="complete a new job every N seconds (0: never)")
+    data.add_argument("--conversations", type=int, default=20, help="conversations per generated job")
+    data.add_argument("--conversation-items", type=int, help="exact conversation items per generated job")
+    data.add_argument("--malformed-lines", type=int, default=0, help="bad lines per customers/items file")
+
+    faults = parser.add_argument_group("faults (each fires for the next N matching requests, then stops)")
+    faults.add_argument("--fault-applies-to", choices=("any", "files", "list"), default="any")
+    faults.add_argument("--rate-limit-burst", type=int, default=0)
+    faults.add_argument("--retry-after", type=float, help="Retry-After seconds on burst 429s (default: no header)")
+    faults.add_argument("--server-errors", type=_status_list, default=[], help="e.g. 500,503")
+    faults.add_argument("--reset-after-bytes", type=int)
+    faults.add_argument("--resets", type=int, default=0)
+    faults.add_argument("--stall-seconds", type=float, default=0.0)
+    faults.add_argument("--stalls", type=int, default=0)
+    faults.add_argument("--expire-on-download", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sim = GladlySimulator(
+        seed=args.seed,
+        frequency=args.frequency,
+        history_days=args.history_days,
+        organization=args.organization,
+        agent_email=args.agent_email,
+        api_token=args.api_token,
+        now=args.now,
+        conversations_per_job=args.conversations,
+        host=args.host,
+        port=args.port,
+        rate_limit_per_second=args.rate_limit or None,
+        data_dir=args.data_dir,
+        conversation_items_per_job=args.conversation_items,
+        malformed_lines=args.malformed_lines,
+        log_requests=args.log_requests,
+    )
+    faults = sim.faults
+    faults.applies_to = args.fault_applies_to
+    faults.rate_limit_burst = args.rate_limit_burst
+    faults.retry_after = args.retry_after
+    faults.server_errors = args.server_errors
+    faults.reset_after_bytes = args.reset_after_bytes
+    faults.resets = args.resets
+    faults.stall_seconds = args.stall_seconds
+    faults.stalls = args.stalls
+    faults.expire_on_download = args.expire_on_download
+
+    done = threading.Event()
+    # Ctrl-C and `kill` both end the process cleanly, without a traceback.
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        sim.start()
+    except OSError as error:
+        print(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    if args.tick_seconds > 0:
+        sim.start_ticker(args.tick_seconds)
+    completed = len(sim.jobs())
+    print(f"Gladly simulator serving {sim.base_url}", flush=True)
+    print(f"  {completed} completed {args.frequency} jobs; clock: {'frozen at ' + sim.now().isoformat() if args.now else 'real time'}")
+    if args.tick_seconds > 0:
+        print(f"  a new job completes every {args.tick_seconds:g} s")
+    print("Export these in the shell that runs the client:")
+    print(f"  export GLADLY_BASE_URL={sim.base_url}")
+    print(f"  export GLADLY_ORGANIZATION={sim.organization}")
+    print(f"  export GLADLY_AGENT_EMAIL={sim.agent_email}")
+    print(f"  export GLADLY_API_TOKEN={sim.api_token}  # the simulator's fake token")
+    print("Ctrl-C stops it.", flush=True)
+    while not done.wait(0.5):  # a timed wait keeps the main thread responsive to signals
+        pass
+    sim.stop()
+    print("stopped.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,395 @@
+"""The HTTP side of the simulator: Gladly's Export API on a standard-library server.
+
+One request runs through the same gates as at Gladly, in this order:
+organization (404) -> rate limit (429) -> injected faults (429, 5xx) ->
+Basic auth (401, 403) -> route. Files are sent with ``socket.sendfile`` so a
+multi-GB file streams at disk/loopback speed with flat memory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import select
+import socket
+import struct
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from .jobs import RETENTION, STATUSES, parse_instant
+
+if TYPE_CHECKING:
+    from .server import GladlySimulator
+
+JOB_PATH = re.compile(r"^/export/jobs/([^/]+)$")
+FILE_PATH = re.compile(r"^/export/jobs/([^/]+)/files/([^/]+)$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CHUNK = 16 * 1024 * 1024  # sendfile slice: progress is counted per slice
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as the simulator saw it (``sim.request_log``)."""
+
+    method: str
+    path: str  # without the base prefix, e.g. "/export/jobs/ID/files/customers.jsonl"
+    query: dict[str, str]
+    status: int
+    bytes_sent: int  # body bytes that left the server
+    complete: bool  # whether the whole body was sent
+    headers: dict[str, str] = field(default_factory=dict)  # request headers, Authorization removed
+
+
+class RateLimiter:
+    """Gladly's limit: N requests per second per organization and method (sliding 1 s window)."""
+
+    def __init__(self, per_second: int | None) -> None:
+        self.per_second = per_second
+        self._hits: dict[tuple[str, str], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: tuple[str, str]) -> tuple[bool, int]:
+        """(allowed, remaining in the current second). Refused requests do not count."""
+        if self.per_second is None:
+            return True, 0
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - 1.0:
+                hits.popleft()
+            if len(hits) >= self.per_second:
+                return False, 0
+            hits.append(now)
+            return True, self.per_second - len(hits)
+
+
+class SimulatorHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # stop() closes the connections itself, then returns at once
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], sim: GladlySimulator) -> None:
+        super().__init__(address, Handler)
+        self.sim = sim
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def get_request(self):  # type: ignore[override]
+        request, address = super().get_request()
+        with self._connections_lock:
+            self._connections.add(request)
+        return request, address
+
+    def shutdown_request(self, request) -> None:  # type: ignore[override]
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Wake every handler thread (idle keep-alive reads, stalled or long sends)."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
+        # A client that hangs up mid-response is normal here (timeouts, resets).
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)) or self.sim.stopping:
+            return
+        super().handle_error(request, client_address)
+
+
+def error_body(attr: str, code: str, detail: str) -> dict:
+    return {"errors": [{"attr": attr, "code": code, "detail": detail}]}
+
+
+class _Aborted(Exception):
+    """The connection was cut on purpose (reset fault): nothing more to send."""
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive; every response has a Content-Length
+    server_version = "GladlySimulator/1.0"
+    sys_version = ""
+    server: SimulatorHTTPServer
+
+    # ------------------------------------------------------------------ entry points
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_HEAD(self) -> None:
+        self._handle("HEAD")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass  # the simulator keeps its own log (sim.request_log, log_requests=True)
+
+    def _handle(self, method: str) -> None:
+        sim = self.server.sim
+        self.sim = sim
+        self.method = method
+        self.status, self.bytes_sent, self.complete = 500, 0, False
+        self.stall = 0.0
+        self.response_headers: dict[str, str] = {}
+        url = urlsplit(self.path)
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        path = unquote(url.path)
+        organization, relative = sim._split_path(path)
+        sim._request_started()
+        try:
+            self._discard_body()
+            self._serve(method, organization, relative, query)
+        except _Aborted:
+            pass
+        except (ConnectionError, TimeoutError, OSError):
+            self.close_connection = True  # the client hung up
+        finally:
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
+            logged_path = path if relative is None else relative
+            sim._record(RequestRecord(method, logged_path, query, self.status, self.bytes_sent, self.complete, headers))
+
+    def _discard_body(self) -> None:
+        # Keep the keep-alive stream in step if a client sends a body we do not use.
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > 0:
+            self.rfile.read(length)
+
+    # ------------------------------------------------------------------ gates
+
+    def _serve(self, method: str, organization: str, path: str | None, query: dict[str, str]) -> None:
+        sim = self.sim
+        allowed, remaining = sim._limiter.hit((organization, method))
+        if sim._limiter.per_second is not None:
+            self.response_headers["Ratelimit-Limit-Second"] = str(sim._limiter.per_second)
+            self.response_headers["Ratelimit-Remaining-Second"] = str(remaining)
+        if not allowed:
+            self._json(429, error_body("", "too_many_requests", "Rate limit exceeded; slow down"))
+            return
+        if path is None:  # how the simulator plays "no such organization"
+            self._json(404, error_body("organization", "not_exist", f"No organization {organization!r}"))
+            return
+        is_file = FILE_PATH.match(path) is not None
+        faults = sim.faults
+        self.stall = faults.take_stall(is_file)
+        if faults.take_rate_limit(is_file):
+            self.response_headers["Ratelimit-Remaining-Second"] = "0"
+            if faults.retry_after is not None:
+                self.response_headers["Retry-After"] = _seconds(faults.retry_after)
+            self._json(429, error_body("", "too_many_requests", "Rate limit exceeded; slow down"))
+            return
+        status = faults.take_server_error(is_file)
+        if status is not None:
+            self._json(status, error_body("", "temporary_failure", "Something went wrong; try again"))
+            return
+        who = sim._authenticate(self.headers.get("Authorization"))
+        if who is None:
+            self._json(401, error_body("authorization", "invalid", "Invalid agent email or API token"))
+            return
+        if who == "unprivileged":
+            self._json(403, error_body("authorization", "forbidden", "The agent lacks the API User permission"))
+            return
+        self._route(method, path, query)
+
+    def _route(self, method: str, path: str, query: dict[str, str]) -> None:
+        reading = method in ("GET", "HEAD")
+        if path == "/export/jobs":
+            return self._list_jobs(query) if reading else self._not_allowed("GET")
+        if match := JOB_PATH.match(path):
+            if method == "DELETE":
+                return self._delete_job(match[1])
+            return self._get_job(match[1]) if reading else self._not_allowed("GET, DELETE")
+        if match := FILE_PATH.match(path):
+            return self._file(match[1], match[2]) if reading else self._not_allowed("GET")
+        if path in ("/export/schedules", "/agents", "/topics"):
+            if not reading:
+                return self._not_allowed("GET")
+            return self._json(200, self.sim._collection(path))
+        self._json(404, error_body("path", "not_exist", f"No such endpoint: {path}"))
+
+    def _not_allowed(self, allow: str) -> None:
+        self.response_headers["Allow"] = allow
+        self._json(405, error_body("method", "invalid", f"Use {allow}"))
+
+    # ------------------------------------------------------------------ endpoints
+
+    def _list_jobs(self, query: dict[str, str]) -> None:
+        now = self.sim.now()
+        status = query.get("status")
+        if status is not None and status not in STATUSES:
+            code = "blank" if status == "" else "invalid"
+            return self._json(400, error_body("status", code, f"status must be one of {', '.join(STATUSES)}"))
+        bounds = {}
+        for attr in ("startAt", "endAt"):
+            text = query.get(attr)
+            if text is None:
+                continue
+            if text.strip() == "":
+                return self._json(400, error_body(attr, "blank", f"{attr} must not be blank"))
+            try:
+                bounds[attr] = parse_instant(text)
+            except ValueError:
+                return self._json(400, error_body(attr, "invalid", f"{attr} is not an ISO 8601 date-time: {text!r}"))
+        start = bounds.get("startAt", now - RETENTION)
+        end = bounds.get("endAt")
+        if start < now - RETENTION:
+            return self._json(400, error_body("startAt", "invalid", "startAt may not be more than 14 days ago"))
+        if end is not None and end < start:
+            return self._json(400, error_body("endAt", "invalid", "endAt must not be before startAt"))
+        # updatedAt in [startAt, endAt): the start is inclusive, so a cursor re-reads its own instant.
+        jobs = [
+            job.to_api()
+            for job in self.sim._visible_jobs(now)
+            if (status is None or job.status == status) and start <= job.updated_at and (end is None or job.updated_at < end)
+        ]
+        self._json(200, jobs)
+
+    def _get_job(self, job_id: str) -> None:
+        job = self.sim._visible_job(job_id)
+        if job is None:
+            return self._json(404, error_body("jobId", "not_exist", f"No export job {job_id}"))
+        self._json(200, job.to_api())
+
+    def _delete_job(self, job_id: str) -> None:
+        job = self.sim._visible_job(job_id)
+        if job is None:
+            return self._json(404, error_body("jobId", "not_exist", f"No export job {job_id}"))
+        if job.status not in ("COMPLETED", "FAILED"):
+            return self._json(400, error_body("status", "invalid", f"Cannot delete a job that is {job.status}"))
+        job.deleted = True
+        self._json(204, None)
+
+    def _file(self, job_id: str, name: str) -> None:
+        sim = self.sim
+        job = sim._visible_job(job_id)
+        if job is None:
+            return self._json(404, error_body("jobId", "not_exist", f"No export job {job_id}"))
+        if job.status != "COMPLETED" or name not in job.files:
+            return self._json(404, error_body("filename", "not_exist", f"No file {name} in job {job_id}"))
+        if sim.faults.take_expire():
+            job.deleted = True
+            return self._json(404, error_body("jobId", "not_exist", f"No export job {job_id}"))
+        path = sim.file_path(job_id, name)  # generates it on first use
+        size = path.stat().st_size
+        etag = f'"{path.parent.name}-{size}"'
+        first, last = 0, size - 1
+        status = 200
+        range_header = self.headers.get("Range")
+        if_range = self.headers.get("If-Range")
+        if range_header and (if_range is None or if_range == etag):
+            wanted = _byte_range(range_header, size)
+            if wanted == "unsatisfiable":
+                self.response_headers["Content-Range"] = f"bytes */{size}"
+                return self._json(416, error_body("range", "invalid", f"Range not satisfiable for {size} bytes"))
+            if wanted is not None:
+                (first, last), status = wanted, 206
+                self.response_headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+        length = max(0, last - first + 1)
+        self.response_headers.update({"Accept-Ranges": "bytes", "ETag": etag})
+        reset_after = sim.faults.take_reset()
+        self._start(status, "application/x-ndjson", length)
+        if self.method == "HEAD":
+            self.complete = True
+            return
+        to_send = length if reset_after is None else min(length, reset_after)
+        with open(path, "rb") as source:
+            offset = first
+            while self.bytes_sent < to_send:
+                sent = self.connection.sendfile(source, offset, min(_CHUNK, to_send - self.bytes_sent))
+                if sent == 0:
+                    break
+                offset += sent
+                self.bytes_sent += sent
+        self.complete = self.bytes_sent == length
+        if reset_after is not None:
+            self._abort()
+
+    # ------------------------------------------------------------------ responses
+
+    def _start(self, status: int, content_type: str | None, length: int) -> None:
+        """Status line and headers, then the stall fault if one is due."""
+        self.status = status
+        self.send_response(status)
+        if content_type is not None:
+            self.send_header("Content-Type", content_type)
+        if status != 204:
+            self.send_header("Content-Length", str(length))
+        for name, value in self.response_headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.stall:
+            self.sim._pause(self.stall)
+            if _peer_closed(self.connection):  # the client timed out meanwhile: log it as cut short
+                raise ConnectionAbortedError("client went away during a stall")
+
+    def _json(self, status: int, payload: object) -> None:
+        body = b"" if payload is None else json.dumps(payload, ensure_ascii=False).encode()
+        self._start(status, "application/json; charset=utf-8" if body else None, len(body))
+        if body and self.method != "HEAD":
+            self.wfile.write(body)
+            self.bytes_sent = len(body)
+        self.complete = True
+
+    def _abort(self) -> None:
+        """Cut the connection with a TCP reset, as a dying proxy would."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.rfile.close()  # the last reference: the socket really closes now, with RST
+        except OSError:
+            pass
+        raise _Aborted
+
+
+def _byte_range(header: str, size: int) -> tuple[int, int] | str | None:
+    """One ``bytes=`` range -> (first, last); None to ignore it (serve 200); "unsatisfiable" for 416."""
+    match = _RANGE.match(header.strip())
+    if match is None or match[1] == match[2] == "":
+        return None  # several ranges or garbage: a server may ignore Range
+    if match[1]:
+        first = int(match[1])
+        last = min(int(match[2]), size - 1) if match[2] else size - 1
+        if first >= size:
+            return "unsatisfiable"
+        return (first, last) if last >= first else None
+    suffix = int(match[2])
+    if suffix == 0 or size == 0:
+        return "unsatisfiable"
+    return max(0, size - suffix), size - 1
+
+
+def _peer_closed(connection: socket.socket) -> bool:
+    """Whether the client has hung up (readable, and a peek reads end-of-stream)."""
+    try:
+        readable, _, _ = select.select([connection], [], [], 0)
+        return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+__all__ = ["Handler", "RateLimiter", "RequestRecord", "SimulatorHTTPServer", "error_body"]

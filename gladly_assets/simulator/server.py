@@ -1,0 +1,488 @@
+"""``GladlySimulator``: a local, seeded Gladly organization with its Export API.
+
+The simulator owns the jobs, the clock and the faults; ``handler.py`` speaks
+HTTP on its behalf. Tests drive it through this class (complete a job, advance
+the clock, arm a fault) and talk to it with a real HTTP client.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import uuid
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from .faults import Faults
+from .generator import ALL_FILES, JobSpec, World, generate_job, new_id
+from .handler import FILE_PATH, RateLimiter, RequestRecord, SimulatorHTTPServer
+from .jobs import (
+    PERIODS,
+    RETENTION,
+    Clock,
+    Job,
+    as_utc,
+    floor_period,
+    format_updated_at,
+    format_window,
+    truncate,
+)
+
+# Relative activity per UTC hour for HOURLY history: quiet nights, so a few
+# night windows are empty (a job with no files, as the contract allows).
+_HOURLY_ACTIVITY = (
+    0.3, 0.2, 0.1, 0.0, 0.1, 0.3, 0.6, 1.0, 1.4, 1.6, 1.6, 1.5,
+    1.4, 1.5, 1.6, 1.5, 1.4, 1.2, 1.0, 0.9, 0.8, 0.7, 0.5, 0.4,
+)  # fmt: skip
+
+
+class GladlySimulator:
+    """A Gladly organization on 127.0.0.1. See the package docstring for an example."""
+
+    def __init__(
+        self,
+        seed: int = 7,
+        frequency: str = "DAILY",
+        history_days: int = 14,
+        organization: str = "acme",
+        agent_email: str = "api@acme.example",
+        api_token: str = "sim-token-not-secret",
+        now: datetime | None = None,
+        conversations_per_job: int = 20,
+        customers: int = 50,
+        agents: int = 8,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate_limit_per_second: int | None = 10,
+        data_dir: Path | None = None,
+        *,
+        # Defaults for the jobs the simulator makes on its own (history, ticker);
+        # complete_job() takes its own options.
+        conversation_items_per_job: int | None = None,
+        malformed_lines: int = 0,
+        log_requests: bool = False,
+    ) -> None:
+        if frequency not in PERIODS:
+            raise ValueError(f"frequency must be one of {sorted(PERIODS)}")
+        self.seed = seed
+        self.frequency = frequency
+        self.organization = organization
+        self.agent_email = agent_email
+        self.api_token = api_token
+        domain = agent_email.rsplit("@", 1)[-1]
+        self.unprivileged_agent_email = f"viewer@{domain}"
+        self.unprivileged_api_token = "sim-viewer-token-not-secret"
+        self.conversations_per_job = conversations_per_job
+        self.host, self._requested_port = host, port
+        self.log_requests = log_requests
+        self._items_per_job = conversation_items_per_job
+        self._malformed_per_job = malformed_lines
+        self._period = PERIODS[frequency]
+        self._clock = Clock(now)
+        self._world = World(seed, customers, agents, domain)
+        self._id_rng = random.Random(f"{seed}:ids")
+        self.schedule_id = new_id(self._id_rng)
+        id_rng = random.Random(f"{seed}:users")  # the API users are agents too (GET /agents)
+        self._api_users = [
+            {"id": new_id(id_rng), "name": "API User", "emailAddress": agent_email},
+            {"id": new_id(id_rng), "name": "Read-only Viewer", "emailAddress": self.unprivileged_agent_email},
+        ]
+        self._jobs: dict[str, Job] = {}  # insertion order = the order the API lists them
+        self._ordinal = 0
+        self._lock = threading.RLock()
+        self._faults = Faults()
+        self._limiter = RateLimiter(rate_limit_per_second)
+        self._log: list[RequestRecord] = []
+        self._in_flight = 0
+        self._idle = threading.Condition()
+        self._stopping = threading.Event()
+        self._server: SimulatorHTTPServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._owns_data_dir = data_dir is None
+        self._data_dir = Path(tempfile.mkdtemp(prefix="gladly-sim-")) if data_dir is None else Path(data_dir)
+        self._data_dir.mkdir(parents=True, exist_ok=True)
+        if self._owns_data_dir:  # also when nobody calls stop()
+            self._cleanup = weakref.finalize(self, shutil.rmtree, self._data_dir, True)
+        self._create_history(history_days)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> GladlySimulator:
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        self._server = SimulatorHTTPServer((self.host, self._requested_port), self)
+        thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="gladly-simulator", daemon=True
+        )
+        thread.start()
+        self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # ends stalls and the ticker
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.close_connections()
+            server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads.clear()
+        if self._owns_data_dir:
+            self._cleanup()
+
+    def __enter__(self) -> GladlySimulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the simulator is not started")
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}/{self.organization}/api/v1"
+
+    @property
+    def data_dir(self) -> Path:
+        return self._data_dir
+
+    # ------------------------------------------------------------------ clock
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def advance(self, delta: timedelta) -> datetime:
+        """Move the virtual clock (retention follows it). Real-time clocks refuse."""
+        return self._clock.advance(delta)
+
+    # ------------------------------------------------------------------ jobs
+
+    def complete_job(
+        self,
+        updated_at: datetime | None = None,
+        fraction_digits: int = 9,
+        conversations: int | None = None,
+        conversation_items: int | None = None,
+        files: Sequence[str] | None = None,
+        malformed_lines: int = 0,
+        mutate: Callable[[str, list[dict]], list[dict]] | None = None,
+        extra_lines: Mapping[str, Sequence[bytes]] | None = None,
+    ) -> dict:
+        """A new COMPLETED job, its files generated now; returns it as the API shows it.
+
+        Its window is the period that ended last before ``updated_at`` (default:
+        the clock). An ``updated_at`` older than existing jobs makes a late job.
+        """
+        updated = as_utc(updated_at) if updated_at is not None else self.now()
+        job = self._new_job("IN_PROGRESS", updated, register=False)
+        self._finish(job, updated, fraction_digits, conversations, conversation_items, files, malformed_lines, mutate, extra_lines)
+        return job.to_api()
+
+    def start_job(self) -> dict:
+        """A new job left IN_PROGRESS (no files yet); ``finish_job`` completes it."""
+        return self._new_job("IN_PROGRESS", self.now()).to_api()
+
+    def finish_job(
+        self,
+        job_id: str,
+        updated_at: datetime | None = None,
+        fraction_digits: int = 9,
+        conversations: int | None = None,
+        conversation_items: int | None = None,
+        files: Sequence[str] | None = None,
+        malformed_lines: int = 0,
+        mutate: Callable[[str, list[dict]], list[dict]] | None = None,
+        extra_lines: Mapping[str, Sequence[bytes]] | None = None,
+    ) -> dict:
+        """Complete an IN_PROGRESS job (same options as ``complete_job``)."""
+        job = self._in_progress(job_id)
+        updated = as_utc(updated_at) if updated_at is not None else self.now()
+        self._finish(job, updated, fraction_digits, conversations, conversation_items, files, malformed_lines, mutate, extra_lines)
+        return job.to_api()
+
+    def fail_job(self, job_id: str, updated_at: datetime | None = None) -> dict:
+        """Mark an IN_PROGRESS job FAILED (it lists no files)."""
+        job = self._in_progress(job_id)
+        with self._lock:
+            self._set_updated(job, as_utc(updated_at) if updated_at is not None else self.now(), 9)
+            job.status = "FAILED"
+        return job.to_api()
+
+    def jobs(self, status: str | None = "COMPLETED") -> list[dict]:
+        """Visible (unexpired, undeleted) jobs as ``GET /export/jobs`` lists them; status None = all."""
+        return [job.to_api() for job in self._visible_jobs(self.now()) if status is None or job.status == status]
+
+    def file_path(self, job_id: str, file_name: str) -> Path:
+        """Where the served bytes of that file live (generated on first use)."""
+        with self._lock:
+            job = self._jobs[job_id]
+        if job.spec is None or file_name not in job.files:
+            raise FileNotFoundError(f"job {job_id} has no file {file_name}")
+        return self._ensure_files(job) / file_name
+
+    def file_bytes(self, job_id: str, file_name: str) -> bytes:
+        return self.file_path(job_id, file_name).read_bytes()
+
+    # ------------------------------------------------------------------ faults and log
+
+    @property
+    def faults(self) -> Faults:
+        return self._faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        self._faults = faults
+
+    @property
+    def request_log(self) -> list[RequestRecord]:
+        """Requests so far, in the order their responses ended. Waits (up to 5 s) for requests still being answered,
+        so that a test reading it right after a response sees that response's record."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=5)
+            return list(self._log)
+
+    def downloads(self) -> list[tuple[str, str]]:
+        """(job_id, file_name) of every file GET served completely with 200 or 206."""
+        result = []
+        for record in self.request_log:
+            match = FILE_PATH.match(record.path)
+            if match and record.method == "GET" and record.status in (200, 206) and record.complete:
+                result.append((match[1], match[2]))
+        return result
+
+    def clear_log(self) -> None:
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=5)
+            self._log.clear()
+
+    def start_ticker(self, every_seconds: float) -> None:
+        """Complete a new job every ``every_seconds`` real seconds until stop() (for demos)."""
+
+        def tick() -> None:
+            while not self._stopping.wait(every_seconds):
+                try:
+                    job = self.complete_job(conversation_items=self._items_per_job, malformed_lines=self._malformed_per_job)
+                    if self.log_requests:
+                        print(f"[simulator] completed job {job['id']} at {job['updatedAt']}", file=sys.stderr, flush=True)
+                except Exception as error:  # keep ticking; a demo should survive one bad tick
+                    print(f"[simulator] ticker failed: {error!r}", file=sys.stderr, flush=True)
+
+        thread = threading.Thread(target=tick, name="gladly-simulator-ticker", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # ------------------------------------------------------------------ internals: jobs
+
+    def _create_history(self, days: int) -> None:
+        """One COMPLETED job per period for ``days`` days, then one IN_PROGRESS job."""
+        now, period = self.now(), self._period
+        end = floor_period(now, period)
+        if self._completion_time(end - period) > now:  # the last window's job is still running
+            end -= period
+        count = days * (timedelta(days=1) // period)
+        for k in range(count, 0, -1):
+            start = end - k * period
+            updated = self._completion_time(start)
+            if updated < now - RETENTION:
+                continue
+            job = self._new_job("COMPLETED", updated, window_start=start, fraction_digits=self._history_digits(start))
+            conversations, items = self._history_volume(start)
+            files = ALL_FILES if (items if items is not None else conversations) else ()
+            job.files = files
+            job.spec = JobSpec(
+                job.id, job.ordinal, job.start_at, job.end_at, files, conversations, items, self._malformed_per_job
+            )  # generated lazily, on first download
+        self._new_job("IN_PROGRESS", end, window_start=end)
+
+    def _completion_time(self, window_start: datetime) -> datetime:
+        """When the job of that window finished: a few minutes after its end (stable per window)."""
+        rng = random.Random(f"{self.seed}:done:{window_start.isoformat()}")
+        minutes = rng.uniform(4, 25) if self._period >= timedelta(days=1) else rng.uniform(1, 8)
+        return window_start + self._period + timedelta(minutes=minutes)
+
+    def _history_digits(self, window_start: datetime) -> int:
+        # Gladly's updatedAt has 3 to 9 fraction digits: mostly 9, sometimes fewer.
+        return random.Random(f"{self.seed}:digits:{window_start.isoformat()}").choice((9, 9, 9, 9, 9, 9, 6, 3))
+
+    def _history_volume(self, window_start: datetime) -> tuple[int, int | None]:
+        if self._period >= timedelta(days=1):
+            return self.conversations_per_job, self._items_per_job
+        # Hourly: a day's worth spread over 24 windows, busier by day (keeps 336 jobs cheap).
+        activity = _HOURLY_ACTIVITY[window_start.hour]
+        conversations = round(self.conversations_per_job / 8 * activity)
+        items = None if self._items_per_job is None else round(self._items_per_job / 24 * activity)
+        return conversations, items
+
+    def _new_job(
+        self,
+        status: str,
+        updated: datetime,
+        *,
+        window_start: datetime | None = None,
+        fraction_digits: int = 9,
+        register: bool = True,
+    ) -> Job:
+        if window_start is None:  # the period that ended last before the job's instant
+            window_start = floor_period(updated, self._period) - self._period
+        with self._lock:
+            job = Job(
+                id=new_id(self._id_rng),
+                schedule_id=self.schedule_id,
+                status=status,
+                updated_at=updated,
+                updated_at_text="",
+                start_at=window_start,
+                end_at=window_start + self._period,
+                ordinal=self._ordinal,
+            )
+            self._ordinal += 1
+            self._set_updated(job, updated, fraction_digits)
+            if register:
+                self._jobs[job.id] = job
+        return job
+
+    @staticmethod
+    def _set_updated(job: Job, updated: datetime, fraction_digits: int) -> None:
+        job.updated_at_text = format_updated_at(updated, fraction_digits)
+        job.updated_at = truncate(updated, fraction_digits)
+
+    def _finish(
+        self,
+        job: Job,
+        updated: datetime,
+        fraction_digits: int,
+        conversations: int | None,
+        conversation_items: int | None,
+        files: Sequence[str] | None,
+        malformed_lines: int,
+        mutate: Callable[[str, list[dict]], list[dict]] | None,
+        extra_lines: Mapping[str, Sequence[bytes]] | None,
+    ) -> None:
+        if isinstance(files, str):
+            raise TypeError("files must be a sequence of file names, not one string")
+        unknown = set(files or ()) - set(ALL_FILES) | set(extra_lines or {}) - set(ALL_FILES)
+        if unknown:
+            raise ValueError(f"unknown files {sorted(unknown)}; known: {ALL_FILES}")
+        conversations = self.conversations_per_job if conversations is None else conversations
+        if files is None:  # a window without activity lists no files
+            files = ALL_FILES if (conversation_items if conversation_items is not None else conversations) else ()
+        extra = tuple(sorted((name, tuple(lines)) for name, lines in (extra_lines or {}).items()))
+        spec = JobSpec(
+            job.id, job.ordinal, job.start_at, job.end_at, tuple(sorted(set(files))),
+            conversations, conversation_items, malformed_lines, extra,
+        )  # fmt: skip
+        job.spec, job.mutate, job.files = spec, mutate, spec.files
+        self._ensure_files(job)  # before the job shows as COMPLETED, as at Gladly
+        with self._lock:
+            self._set_updated(job, updated, fraction_digits)
+            job.status = "COMPLETED"
+            self._jobs[job.id] = job
+
+    def _in_progress(self, job_id: str) -> Job:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None or job.status != "IN_PROGRESS":
+            raise ValueError(f"no IN_PROGRESS job {job_id}")
+        return job
+
+    def _ensure_files(self, job: Job) -> Path:
+        with job.generation_lock:  # one generation per job; other jobs go on in parallel
+            if job.directory is None:
+                assert job.spec is not None
+                # Cached by content: the same seed and spec reuse a data_dir's files
+                # across runs. A mutate hook cannot be fingerprinted: never reuse those.
+                key = job.spec.cache_key(self._world) if job.mutate is None else f"m{uuid.uuid4().hex[:16]}"
+                directory = self._data_dir / f"{job.id}-{key}"
+                if not directory.is_dir():
+                    generate_job(self._world, job.spec, directory, job.mutate)
+                job.directory = directory
+            return job.directory
+
+    def _visible_jobs(self, now: datetime) -> list[Job]:
+        with self._lock:
+            return [job for job in self._jobs.values() if job.visible(now)]
+
+    def _visible_job(self, job_id: str) -> Job | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        return job if job is not None and job.visible(self.now()) else None
+
+    # ------------------------------------------------------------------ internals: HTTP
+
+    def _split_path(self, path: str) -> tuple[str, str | None]:
+        """(organization, path under /{organization}/api/v1), the latter None if it is not ours."""
+        parts = path.split("/", 4)  # "", org, "api", "v1", rest
+        organization = parts[1] if len(parts) > 1 else ""
+        if len(parts) < 4 or organization.lower() != self.organization.lower() or parts[2:4] != ["api", "v1"]:
+            return organization.lower(), None
+        return organization.lower(), "/" + parts[4] if len(parts) == 5 else ""
+
+    def _authenticate(self, header: str | None) -> str | None:
+        """"privileged", "unprivileged", or None for bad credentials."""
+        if not header or not header.lower().startswith("basic "):
+            return None
+        try:
+            email, _, token = base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        for kind, (known_email, known_token) in (
+            ("privileged", (self.agent_email, self.api_token)),
+            ("unprivileged", (self.unprivileged_agent_email, self.unprivileged_api_token)),
+        ):
+            # compare_digest: no timing hints about the token, as a real server would do
+            if email.lower() == known_email.lower() and hmac.compare_digest(token.encode(), known_token.encode()):
+                return kind
+        return None
+
+    def _collection(self, path: str) -> list[dict]:
+        """GET /export/schedules, /agents, /topics: the organization as of the newest job."""
+        ordinal = max(0, self._ordinal - 1)
+        world = self._world
+        if path == "/agents":
+            return [world.agent(i, ordinal) for i in range(world.agent_count)] + self._api_users
+        if path == "/topics":
+            return [world.topic(i, ordinal) for i in range(world.topic_count)]
+        now = self.now()
+        created = floor_period(now, timedelta(days=1)) - timedelta(days=90)
+        return [
+            {
+                "id": self.schedule_id,
+                "frequency": self.frequency,
+                "type": "CONVERSATIONS",
+                "nextStartAt": format_window(floor_period(now, self._period) + self._period),
+                "updatedAt": format_updated_at(created, 9),
+            }
+        ]
+
+    def _pause(self, seconds: float) -> None:
+        self._stopping.wait(seconds)  # stop() cuts a stall short
+
+    def _request_started(self) -> None:
+        with self._idle:
+            self._in_flight += 1
+
+    def _record(self, record: RequestRecord) -> None:
+        if self.log_requests:
+            print(f"[simulator] {record.method} {record.path} -> {record.status} ({record.bytes_sent} bytes)", file=sys.stderr, flush=True)
+        with self._idle:
+            self._log.append(record)
+            self._in_flight -= 1
+            self._idle.notify_all()

@@ -1,0 +1,90 @@
+"""The Polars JSONL parser: batching, schema over the whole file, rejected lines."""
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from gladly_assets.jsonl import parse_chunk, read_batches
+
+
+def write_lines(path: Path, lines: list[str], trailing_newline: bool = True) -> Path:
+    path.write_text("\n".join(lines) + ("\n" if trailing_newline else ""), encoding="utf-8")
+    return path
+
+
+def test_field_in_last_line_only_is_kept_even_across_batches(tmp_path):
+    rows = [json.dumps({"id": f"c{i}", "name": f"n{i}"}) for i in range(2000)]
+    rows.append(json.dumps({"id": "last", "name": "z", "lateField": 42}))
+    path = write_lines(tmp_path / "customers.jsonl", rows)
+
+    batches = list(read_batches(path, batch_bytes=4096))
+
+    assert len(batches) > 5
+    frame = pl.concat([b.frame for b in batches], how="diagonal_relaxed")
+    assert frame.height == 2001
+    assert frame.filter(pl.col("id") == "last")["lateField"].to_list() == [42]
+    assert sum(b.line_count for b in batches) == 2001
+    # Batches are handed out in file order.
+    assert [b.first_line for b in batches] == sorted(b.first_line for b in batches)
+
+
+def test_nested_values_come_back_as_their_json_text():
+    chunk = (
+        b'{"id":"a","content":{"type":"EMAIL","to":["x@y"]},"ids":{"shopify":"1"}}\n'
+        b'{"id":"b","content":{"type":"SMS","body":"h\xc3\xa9 \xf0\x9f\x98\x80"}}\n'
+    )
+    batch = parse_chunk(chunk, 1)
+    assert batch.json_columns == {"content", "ids"}
+    contents = [json.loads(text) for text in batch.frame["content"]]
+    assert contents == [{"type": "EMAIL", "to": ["x@y"]}, {"type": "SMS", "body": "hé 😀"}]
+    assert json.loads(batch.frame["ids"][0]) == {"shopify": "1"}
+    assert batch.frame["ids"][1] is None
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("not json at all", "not valid JSON"),
+        ('{"id": "t", "name": "trunc', "not valid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"name": "no id"}', 'no "id"'),
+        ('{"id": null}', 'no "id"'),
+        ('{"id": 1, "x": NaN}', "not valid JSON"),
+    ],
+)
+def test_bad_lines_are_rejected_with_their_line_number_and_reason(line, reason):
+    chunk = f'{{"id":"a"}}\n{line}\n{{"id":"b"}}\n'.encode()
+    batch = parse_chunk(chunk, first_line=10)
+    assert batch.frame["id"].to_list() == ["a", "b"]
+    assert len(batch.rejected) == 1
+    rejected = batch.rejected[0]
+    assert rejected.line_number == 11
+    assert rejected.raw == line
+    assert reason in rejected.error
+
+
+def test_truncated_last_line_without_newline_is_rejected(tmp_path):
+    path = write_lines(tmp_path / "f.jsonl", ['{"id":"a"}', '{"id":"b","na'], trailing_newline=False)
+    (batch,) = read_batches(path)
+    assert batch.frame["id"].to_list() == ["a"]
+    assert [(r.line_number, r.raw) for r in batch.rejected] == [(2, '{"id":"b","na')]
+
+
+def test_invalid_utf8_is_rejected_not_fatal():
+    batch = parse_chunk(b'{"id":"a"}\n{"id":"\xff\xfe"}\n', 1)
+    assert batch.frame["id"].to_list() == ["a"]
+    assert "UTF-8" in batch.rejected[0].error
+
+
+def test_numeric_ids_are_text_and_blank_lines_are_skipped():
+    batch = parse_chunk(b'{"id":7}\n\n{"id":"x"}\n', 1)
+    assert batch.frame["id"].to_list() == ["7", "x"]
+    assert batch.rejected == []
+
+
+def test_empty_file_gives_no_rows(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(b"")
+    assert sum(b.frame.height for b in read_batches(path)) == 0

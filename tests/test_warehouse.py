@@ -1,0 +1,130 @@
+"""The DuckDB merge: ordering by job, atomic jobs, schema drift, hostile names."""
+
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pytest
+
+from gladly_assets.jsonl import parse_chunk
+from gladly_assets.resources.warehouse import Warehouse
+from gladly_assets.tables import TABLES_BY_NAME
+
+CUSTOMERS = TABLES_BY_NAME["customers"]
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    connection = duckdb.connect(str(tmp_path / "gladly.duckdb"))
+    yield Warehouse(connection)
+    connection.close()
+
+
+def apply(warehouse, job_id, hours, *lines, table=CUSTOMERS, into=None):
+    batch = parse_chunk(("\n".join(lines) + "\n").encode(), 1)
+    return warehouse.apply_job(table, job_id, T0 + timedelta(hours=hours), [batch], into=into)
+
+
+def rows(warehouse, columns="id, name, _job_id", table="customers"):
+    return warehouse.conn.execute(f"SELECT {columns} FROM {qualified(table)} ORDER BY id").fetchall()
+
+
+def qualified(table):
+    # The database file is gladly.duckdb on purpose: its catalog is also called "gladly".
+    return f"gladly.gladly.{table}"
+
+
+def test_newer_job_replaces_and_older_job_never_overwrites(warehouse):
+    apply(warehouse, "j1", 1, '{"id":"a","name":"A1"}', '{"id":"b","name":"B1"}')
+    result = apply(warehouse, "j3", 3, '{"id":"a","name":"A3"}', '{"id":"c","name":"C3"}')
+    assert (result.inserted, result.updated, result.unchanged) == (1, 1, 0)
+
+    late = apply(warehouse, "j2", 2, '{"id":"a","name":"A2"}', '{"id":"b","name":"B2"}')
+
+    assert (late.inserted, late.updated, late.unchanged) == (0, 1, 1)
+    assert rows(warehouse) == [("a", "A3", "j3"), ("b", "B2", "j2"), ("c", "C3", "j3")]
+
+
+def test_reapplying_a_job_changes_nothing(warehouse):
+    apply(warehouse, "j1", 1, '{"id":"a","name":"A"}')
+    before = rows(warehouse, "*")
+    again = apply(warehouse, "j1", 1, '{"id":"a","name":"A"}')
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 1)
+    assert rows(warehouse, "*") == before
+
+
+def test_equal_updated_at_is_ordered_by_job_id_whatever_the_arrival(warehouse, tmp_path):
+    apply(warehouse, "jb", 1, '{"id":"a","name":"from jb"}')
+    apply(warehouse, "ja", 1, '{"id":"a","name":"from ja"}', '{"id":"z","name":"only ja"}')
+    assert rows(warehouse) == [("a", "from jb", "jb"), ("z", "only ja", "ja")]
+
+
+def test_duplicates_within_a_file_keep_the_last_line(warehouse):
+    apply(warehouse, "j1", 1, '{"id":"a","name":"first"}', '{"id":"a","name":"second"}')
+    apply(warehouse, "j2", 2, '{"id":"b","name":"x"}', '{"id":"b","name":"y"}', '{"id":"a","name":"third"}')
+    assert rows(warehouse) == [("a", "third", "j2"), ("b", "y", "j2")]
+
+
+def test_a_failure_mid_job_leaves_the_table_as_it_was(warehouse):
+    apply(warehouse, "j1", 1, '{"id":"a","name":"A"}')
+    before = rows(warehouse, "*")
+
+    def batches():
+        yield parse_chunk(b'{"id":"a","name":"changed","newCol":1}\nbad line\n', 1)
+        raise OSError("connection lost mid-file")
+
+    with pytest.raises(OSError):
+        warehouse.apply_job(CUSTOMERS, "j2", T0 + timedelta(hours=2), batches())
+
+    assert rows(warehouse, "*") == before
+    assert "newCol" not in warehouse.columns("customers")
+    assert warehouse.conn.execute(f"SELECT count(*) FROM {qualified('_rejected_lines')}").fetchone()[0] == 0
+
+
+def test_type_changes_widen_the_column_and_keep_every_value(warehouse):
+    apply(warehouse, "j1", 1, '{"id":"a","score":1}')
+    apply(warehouse, "j2", 2, '{"id":"b","score":2.5}')
+    assert warehouse.columns("customers")["score"] == "DOUBLE"
+    apply(warehouse, "j3", 3, '{"id":"c","score":"high"}')
+    assert warehouse.columns("customers")["score"] == "VARCHAR"
+    apply(warehouse, "j4", 4, '{"id":"d","score":{"value":3}}')
+    assert warehouse.columns("customers")["score"] == "JSON"
+    values = dict(rows(warehouse, "id, score"))
+    # Numbers that went through the VARCHAR step are JSON strings now; nothing is lost.
+    assert values == {"a": '"1.0"', "b": '"2.5"', "c": '"high"', "d": '{"value": 3}'}
+
+
+def test_hostile_keys_become_columns_not_sql(warehouse):
+    hostile = 'x"; DROP TABLE gladly.customers; --'
+    apply(warehouse, "j1", 1, '{"id":"a","x\\"; DROP TABLE gladly.customers; --":"v","select":1}')
+    columns = warehouse.columns("customers")
+    assert hostile in columns and "select" in columns
+    escaped = hostile.replace('"', '""')
+    assert warehouse.conn.execute(f'SELECT "{escaped}" FROM {qualified("customers")}').fetchone() == ("v",)
+
+
+def test_free_form_objects_stay_queryable(warehouse):
+    apply(warehouse, "j1", 1, '{"id":"a","externalCustomerIds":{"shopify":"S-1","zendesk":"Z-9"}}')
+    apply(warehouse, "j2", 2, '{"id":"b","externalCustomerIds":{"salesforce":"SF-3"}}')
+    assert warehouse.conn.execute(
+        "SELECT id, externalCustomerIds->>'zendesk', externalCustomerIds->>'salesforce' "
+        f"FROM {qualified('customers')} ORDER BY id"
+    ).fetchall() == [("a", "Z-9", None), ("b", None, "SF-3")]
+
+
+def test_rejected_lines_are_kept_once_per_job(warehouse):
+    apply(warehouse, "j1", 1, '{"id":"a"}', "oops")
+    apply(warehouse, "j1", 1, '{"id":"a"}', "oops")  # the same job applied again
+    assert warehouse.conn.execute(
+        f"SELECT table_name, job_id, file_name, line_number, raw_line FROM {qualified('_rejected_lines')}"
+    ).fetchall() == [("customers", "j1", "customers.jsonl", 2, "oops")]
+
+
+def test_rebuild_swaps_in_atomically(warehouse):
+    apply(warehouse, "j1", 1, '{"id":"old","name":"gone after rebuild"}')
+    target = warehouse.start_rebuild(CUSTOMERS)
+    apply(warehouse, "j2", 2, '{"id":"new","name":"N"}', into=target)
+    assert rows(warehouse) == [("old", "gone after rebuild", "j1")]  # readable meanwhile
+    warehouse.finish_rebuild(CUSTOMERS)
+    assert rows(warehouse) == [("new", "N", "j2")]
+    assert warehouse.columns(target) == {}
