@@ -15,6 +15,7 @@ failing the file or vanishing.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -89,20 +90,24 @@ def _line_aligned_chunks(path: Path, batch_bytes: int) -> Iterator[tuple[int, by
 
 
 def parse_chunk(chunk: bytes, first_line: int) -> Batch:
-    """Parse whole lines; fall back to line-by-line only when the chunk holds bad lines."""
+    """Parse whole lines with Polars; fall back to line by line for chunks Polars refuses.
+
+    The fallback handles bad lines (rejected), objects without id, and values whose
+    types Polars cannot reconcile within one chunk (a list here, an object there).
+    """
     line_count = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
     try:
-        frame, json_columns = _parse_objects(chunk)
+        frame, json_columns = _parse_with_polars(chunk)
         if frame.is_empty() or frame[PRIMARY_KEY].null_count() == 0:
             return Batch(frame, first_line, line_count, len(chunk), [], json_columns)
     except (pl.exceptions.PolarsError, OSError):
-        pass  # some line is broken: find it below
+        pass
     return _parse_line_by_line(chunk, first_line, line_count)
 
 
-def _parse_objects(data: bytes) -> tuple[pl.DataFrame, frozenset[str]]:
+def _parse_with_polars(data: bytes) -> tuple[pl.DataFrame, frozenset[str]]:
     if not data.strip():
-        return pl.DataFrame({PRIMARY_KEY: pl.Series([], dtype=pl.String)}), frozenset()
+        return _empty_frame(), frozenset()
     inferred = pl.scan_ndjson(data, infer_schema_length=None).collect_schema()
     if PRIMARY_KEY not in inferred:
         raise pl.exceptions.ComputeError("no line has an id")
@@ -116,43 +121,97 @@ def _parse_objects(data: bytes) -> tuple[pl.DataFrame, frozenset[str]]:
         else:
             schema[name] = dtype
     schema[PRIMARY_KEY] = pl.String  # ids are text even if a file sends a number
-    return pl.read_ndjson(data, schema=schema), frozenset(json_columns)
+    frame = pl.read_ndjson(data, schema=schema)
+    if json_columns and _MISWRITTEN_ESCAPE.search(data):
+        frame = _rewrite_json_text(frame, data, json_columns)
+    return frame, frozenset(json_columns)
+
+
+# Polars writes a nested value read as text back as JSON, but leaves these escapes
+# decoded (a raw tab, a lone backslash): invalid or even different JSON. Lines that
+# hold one get their nested values re-encoded by the json module instead.
+_MISWRITTEN_ESCAPE = re.compile(rb"\\\\|\\[tbf]|\\u00[01][0-9a-fA-F]")
+
+
+def _rewrite_json_text(frame: pl.DataFrame, data: bytes, json_columns: set[str]) -> pl.DataFrame:
+    lines = [line for line in data.split(b"\n") if line.strip()]
+    if len(lines) != frame.height:
+        raise pl.exceptions.ComputeError("rows and lines do not line up")
+    columns = {name: frame[name].to_list() for name in json_columns}
+    for row, line in enumerate(lines):
+        if _MISWRITTEN_ESCAPE.search(line):
+            record = json.loads(line)
+            for name, values in columns.items():
+                values[row] = _json_text(record.get(name))
+    return frame.with_columns(pl.Series(name, values, dtype=pl.String) for name, values in columns.items())
 
 
 def _parse_line_by_line(chunk: bytes, first_line: int, line_count: int) -> Batch:
-    good: list[bytes] = []
+    records: list[dict] = []
     rejected: list[RejectedLine] = []
     for offset, raw in enumerate(chunk.split(b"\n")):
         if not raw.strip():
             continue
-        error = _why_rejected(raw)
+        record, error = _load_line(raw)
         if error is None:
-            good.append(raw)
+            records.append(record)
         else:
             text = raw.decode("utf-8", errors="replace")
             rejected.append(RejectedLine(first_line + offset, text, error))
-    frame, json_columns = _parse_objects(b"\n".join(good) + b"\n" if good else b"")
+    frame, json_columns = _frame_from_records(records)
     return Batch(frame, first_line, line_count, len(chunk), rejected, json_columns)
+
+
+def _frame_from_records(records: list[dict]) -> tuple[pl.DataFrame, frozenset[str]]:
+    """Columns for parsed objects, typed as Polars would, but lossless for mixed types:
+    objects or arrays anywhere make a JSON column, mixed scalars a text column."""
+    if not records:
+        return _empty_frame(), frozenset()
+    columns: dict[str, pl.Series] = {}
+    json_columns = set()
+    for key in dict.fromkeys(key for record in records for key in record):
+        values = [record.get(key) for record in records]
+        kinds = {type(value) for value in values if value is not None}
+        if key == PRIMARY_KEY:
+            columns[key] = pl.Series(key, [str(value) for value in values], dtype=pl.String)
+        elif kinds & {dict, list}:
+            json_columns.add(key)
+            columns[key] = pl.Series(key, [_json_text(value) for value in values], dtype=pl.String)
+        elif len(kinds) > 1 and not kinds <= {int, float}:
+            columns[key] = pl.Series(
+                key, [value if value is None or isinstance(value, str) else _json_text(value) for value in values],
+                dtype=pl.String,
+            )
+        else:
+            columns[key] = pl.Series(key, values, strict=False)
+    return pl.DataFrame(columns), frozenset(json_columns)
+
+
+def _json_text(value: object) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _empty_frame() -> pl.DataFrame:
+    return pl.DataFrame({PRIMARY_KEY: pl.Series([], dtype=pl.String)})
 
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _why_rejected(raw: bytes) -> str | None:
-    """None if the line is a JSON object with a usable id, else the reason."""
+def _load_line(raw: bytes) -> tuple[dict | None, str | None]:
+    """(the object, None) if the line is a JSON object with a usable id, else (None, why not)."""
     try:
         value = json.loads(raw, parse_constant=_reject_constant)
     except UnicodeDecodeError as error:
-        return f"not UTF-8: {error.reason} at byte {error.start}"
+        return None, f"not UTF-8: {error.reason} at byte {error.start}"
     except ValueError as error:  # json.JSONDecodeError is a ValueError
-        return f"not valid JSON: {error}"
+        return None, f"not valid JSON: {error}"
     if not isinstance(value, dict):
-        return f"expected a JSON object, got {type(value).__name__}"
+        return None, f"expected a JSON object, got {type(value).__name__}"
     key = value.get(PRIMARY_KEY)
     if key is None or key == "":
-        return f'object has no "{PRIMARY_KEY}"'
+        return None, f'object has no "{PRIMARY_KEY}"'
     if isinstance(key, (dict, list)):
-        return f'"{PRIMARY_KEY}" is not a scalar'
-    return None
-
+        return None, f'"{PRIMARY_KEY}" is not a scalar'
+    return value, None

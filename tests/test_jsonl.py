@@ -88,3 +88,22 @@ def test_empty_file_gives_no_rows(tmp_path):
     path = tmp_path / "empty.jsonl"
     path.write_bytes(b"")
     assert sum(b.frame.height for b in read_batches(path)) == 0
+
+
+def test_types_polars_cannot_reconcile_are_kept_losslessly():
+    batch = parse_chunk(
+        b'{"id":"a","x":[1],"y":1}\n{"id":"b","x":{"k":1},"y":true}\n{"id":"c","x":"s","y":"t"}\n', 1
+    )
+    assert batch.rejected == []
+    assert "x" in batch.json_columns
+    assert [json.loads(text) for text in batch.frame["x"]] == [[1], {"k": 1}, "s"]
+    assert batch.frame["y"].to_list() == ["1", "true", "t"]
+
+
+@pytest.mark.parametrize("text", ["tab\there", "back\\slash", "C:\\new", "bell\x07", "nul\x00", "form\ffeed", "ok\nnewline"])
+def test_nested_text_with_any_escape_round_trips_exactly(text):
+    record = {"id": "a", "content": {"type": "EMAIL", "body": text}, "to": [text]}
+    batch = parse_chunk(json.dumps(record).encode() + b"\n" + b'{"id":"b","content":{"type":"SMS"}}\n', 1)
+    assert json.loads(batch.frame["content"][0]) == record["content"]
+    assert json.loads(batch.frame["to"][0]) == record["to"]
+    assert json.loads(batch.frame["content"][1]) == {"type": "SMS"}

@@ -120,10 +120,12 @@ class Warehouse:
         return self.conn.execute(f"SELECT count(*) FROM {self._table_ref(table_name)}").fetchone()[0]
 
     def preview(self, table_name: str, limit: int = 5) -> pl.DataFrame:
-        return self.conn.execute(
-            f"SELECT * FROM {self._table_ref(table_name)} ORDER BY {JOB_UPDATED_AT_COLUMN} DESC, "
-            f"{PRIMARY_KEY} LIMIT {int(limit)}"
-        ).pl()
+        return pl.from_arrow(
+            self.conn.execute(
+                f"SELECT * FROM {self._table_ref(table_name)} ORDER BY {JOB_UPDATED_AT_COLUMN} DESC, "
+                f"{PRIMARY_KEY} LIMIT {int(limit)}"
+            ).to_arrow_table()
+        )
 
     def key_problems(self, table_name: str) -> tuple[int, int]:
         """(rows with a null id, ids that occur more than once)."""

@@ -7,7 +7,7 @@ generated lazily, in any order, and still come out byte-identical for the same
 seed and the same sequence of simulator calls.
 
 ``generate_job`` streams one job's files to disk: conversation items first (a
-generator of small dicts, never a list, so a multi-million line file keeps
+generator of JSON lines, never a list, so a multi-million line file keeps
 memory flat), then the customers, agents and topics those items touched.
 """
 
@@ -22,9 +22,8 @@ import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
-
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+from pathlib import Path
 
 from gladly_assets.tables import TABLES_BY_FILE, TABLES_BY_NAME
 
@@ -55,7 +54,6 @@ ITEMS_PER_CONVERSATION = 6.7
 GENERATOR_VERSION = 1
 
 Mutate = Callable[[str, list], list]
-
 
 
 def _make_encoder() -> Callable[[object], str]:
@@ -339,7 +337,7 @@ class JobSpec:
 
 
 def generate_job(world: World, spec: JobSpec, directory: Path, mutate: Mutate | None = None) -> dict[str, int]:
-    """Write the job's files into ``directory`` (created atomically). Returns valid records per file."""
+    """Write the job's files into ``directory`` (created atomically). Returns records written per file."""
     tmp = directory.with_name(f"{directory.name}.tmp-{os.getpid()}-{random.getrandbits(32):x}")
     tmp.mkdir(parents=True)
     try:
@@ -455,18 +453,15 @@ class _Conversations:
 
     def items(self) -> Iterator[str]:
         """JSON lines (without newline)."""
-        emitted, number = 0, 0
-        while True:
-            if self.exact is None:
-                if number >= self.conversation_count:
-                    return
-            elif emitted >= self.exact:
-                return
-            for item in self._conversation(number):
-                if self.exact is not None and emitted >= self.exact:
-                    break  # the window ends mid-conversation; the rest is in the next job
-                emitted += 1
-                yield item
+        if self.exact is None:
+            for number in range(self.conversation_count):
+                yield from self._conversation(number)
+            return
+        left, number = self.exact, 0
+        while left > 0:
+            for line in self._conversation(number, limit=left):
+                left -= 1
+                yield line
             number += 1
 
     def _plan(self, channel: str) -> list[int]:
@@ -505,7 +500,8 @@ class _Conversations:
             times = [first + (x - first) * room // (last - first) for x in times]
         return times
 
-    def _conversation(self, number: int) -> Iterator[str]:
+    def _conversation(self, number: int, limit: int | None = None) -> Iterator[str]:
+        """One conversation's items; ``limit`` cuts it short (the window ends mid-conversation)."""
         rng = self.rng
         r = rng.random
         customer = int(len(self.contacts) * r() ** 2)  # a few customers write a lot
@@ -517,6 +513,8 @@ class _Conversations:
         order = str(rng.randrange(100_000, 1_000_000))
         plan = self._plan(channel)
         times = self._times(number, len(plan))
+        if limit is not None:
+            plan = plan[:limit]
         customer_ref = self.customer_refs[customer]
         agent_ref = self.agent_refs[agent]
         added_topic: str | None = None
@@ -734,7 +732,9 @@ def write_jsonl(
     """
     rng = rng or random.Random(0)
     if mutate is not None:  # a test hook: small files only, so a list is fine
-        records = mutate([json.loads(r) if isinstance(r, str) else r for r in records])
+        # Fresh objects (a JSON round trip): the hook may edit them in place
+        # without touching the world's cached records.
+        records = mutate([json.loads(r if isinstance(r, str) else _encode(r)) for r in records])
         lines: Iterable[str] = map(_encode, records)
     else:  # the generator's items arrive already encoded
         lines = (r if isinstance(r, str) else _encode(r) for r in records)

@@ -16,6 +16,7 @@ import struct
 import sys
 import threading
 import time
+import traceback
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -151,6 +152,8 @@ class Handler(BaseHTTPRequestHandler):
         self.method = method
         self.status, self.bytes_sent, self.complete = 500, 0, False
         self.stall = 0.0
+        self.cut = False
+        self.started = False  # whether the status line went out
         self.response_headers: dict[str, str] = {}
         url = urlsplit(self.path)
         query = dict(parse_qsl(url.query, keep_blank_values=True))
@@ -164,10 +167,17 @@ class Handler(BaseHTTPRequestHandler):
             pass
         except (ConnectionError, TimeoutError, OSError):
             self.close_connection = True  # the client hung up
+        except Exception:  # a bug, or a mutate hook that raised: say so, keep serving
+            traceback.print_exc()
+            self.close_connection = True
+            if not self.started:
+                self._json(500, error_body("", "internal", "The simulator failed; see its stderr"))
         finally:
             headers = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
             logged_path = path if relative is None else relative
             sim._record(RequestRecord(method, logged_path, query, self.status, self.bytes_sent, self.complete, headers))
+        if self.close_connection and self.cut:  # after the record: the client may retry at once
+            self._reset_connection()
 
     def _discard_body(self) -> None:
         # Keep the keep-alive stream in step if a client sends a body we do not use.
@@ -328,7 +338,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _start(self, status: int, content_type: str | None, length: int) -> None:
         """Status line and headers, then the stall fault if one is due."""
-        self.status = status
+        self.status, self.started = status, True
         self.send_response(status)
         if content_type is not None:
             self.send_header("Content-Type", content_type)
@@ -351,15 +361,18 @@ class Handler(BaseHTTPRequestHandler):
         self.complete = True
 
     def _abort(self) -> None:
-        """Cut the connection with a TCP reset, as a dying proxy would."""
-        self.close_connection = True
+        """Stop answering; ``_handle`` then cuts the connection (reset fault)."""
+        self.close_connection = self.cut = True
+        raise _Aborted
+
+    def _reset_connection(self) -> None:
+        """Close with a TCP reset (RST), as a dying proxy would, not a clean FIN."""
         try:
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
             self.rfile.close()  # the last reference: the socket really closes now, with RST
         except OSError:
             pass
-        raise _Aborted
 
 
 def _byte_range(header: str, size: int) -> tuple[int, int] | str | None:

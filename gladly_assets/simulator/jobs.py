@@ -6,8 +6,9 @@ import threading
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
-from .generator import JobSpec
+from .generator import JobSpec, Mutate
 
 RETENTION = timedelta(days=14)
 PERIODS = {"DAILY": timedelta(days=1), "HOURLY": timedelta(hours=1)}
@@ -99,9 +100,9 @@ class Job:
     ordinal: int  # creation order: decides the state of customers, agents and topics
     files: tuple[str, ...] = ()
     spec: JobSpec | None = None  # how to generate the files; None until COMPLETED
-    mutate: object = None  # the complete_job test hook, kept for lazy generation
+    mutate: Mutate | None = None  # the complete_job test hook
     deleted: bool = False  # DELETE'd, or expired by a fault
-    directory: object = None  # Path once generated
+    directory: Path | None = None  # where its files are, once generated
     generation_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def to_api(self) -> dict:

@@ -16,6 +16,7 @@ import tempfile
 import threading
 import uuid
 import weakref
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,6 +36,8 @@ from .jobs import (
     truncate,
 )
 
+# The request log keeps the newest records only, so that a demo can run for days.
+_LOG_LIMIT = 100_000
 # Relative activity per UTC hour for HOURLY history: quiet nights, so a few
 # night windows are empty (a job with no files, as the contract allows).
 _HOURLY_ACTIVITY = (
@@ -99,7 +102,7 @@ class GladlySimulator:
         self._lock = threading.RLock()
         self._faults = Faults()
         self._limiter = RateLimiter(rate_limit_per_second)
-        self._log: list[RequestRecord] = []
+        self._log: deque[RequestRecord] = deque(maxlen=_LOG_LIMIT)
         self._in_flight = 0
         self._idle = threading.Condition()
         self._stopping = threading.Event()

@@ -1,0 +1,132 @@
+"""Test helpers: a simulator with a frozen clock, materialising the real assets, and an
+independent oracle that replays the simulator's files to say what each table must hold."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from gladly_assets.assets import build_gladly_assets
+from gladly_assets.checks import build_key_checks, build_metadata_checks
+from gladly_assets.resources.gladly import GladlyResource, parse_instant
+from gladly_assets.simulator import GladlySimulator
+from gladly_assets.tables import TABLES, GladlyTable
+
+FROZEN_NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+ASSETS = build_gladly_assets()
+CHECKS = [build_key_checks(), build_metadata_checks()]
+
+
+def make_simulator(**options) -> GladlySimulator:
+    """Daily jobs, a frozen clock, and no rate limiting unless a test asks for it,
+    so that request counts are exact."""
+    return GladlySimulator(**{"seed": 7, "now": FROZEN_NOW, "rate_limit_per_second": None, **options})
+
+
+def gladly_resource(sim: GladlySimulator, **overrides) -> GladlyResource:
+    return GladlyResource(
+        organization=sim.organization,
+        agent_email=sim.agent_email,
+        api_token=sim.api_token,
+        base_url=sim.base_url,
+        **{"backoff_initial_seconds": 0.01, "backoff_max_seconds": 0.05, **overrides},
+    )
+
+
+def materialize(
+    sim: GladlySimulator,
+    instance: dg.DagsterInstance,
+    db: Path,
+    *,
+    full_refresh: bool = False,
+    selection=None,
+    with_checks: bool = False,
+    raise_on_error: bool = True,
+    **resource_overrides,
+) -> dg.ExecuteInJobResult:
+    return dg.materialize(
+        [ASSETS, *(CHECKS if with_checks else [])],
+        instance=instance,
+        resources={"gladly": gladly_resource(sim, **resource_overrides), "duckdb": DuckDBResource(database=str(db))},
+        run_config={"ops": {"gladly_tables": {"config": {"full_refresh": full_refresh}}}},
+        selection=selection,
+        raise_on_error=raise_on_error,
+    )
+
+
+def column_types(db: Path, table: GladlyTable) -> dict[str, str]:
+    with duckdb.connect(str(db), read_only=True) as connection:
+        return dict(
+            connection.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'gladly' AND table_name = ?",
+                [table.name],
+            ).fetchall()
+        )
+
+
+def table_rows(db: Path, table: GladlyTable) -> dict[str, dict]:
+    """id -> row, JSON columns decoded."""
+    types = column_types(db, table)
+    with duckdb.connect(str(db), read_only=True) as connection:
+        cursor = connection.execute(f'SELECT * FROM "{connection.execute("SELECT current_database()").fetchone()[0]}".gladly.{table.name}')
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, values)) for values in cursor.fetchall()]
+    for row in rows:
+        for name, kind in types.items():
+            if kind == "JSON" and row[name] is not None:
+                row[name] = json.loads(row[name])
+    return {row["id"]: row for row in rows}
+
+
+def expected_tables(sim: GladlySimulator, jobs: list[dict] | None = None) -> dict[str, dict[str, tuple[str, dict]]]:
+    """What every table must hold after applying ``jobs`` (default: all listed):
+    per id, the (job id, record) of the newest version by (updatedAt, job id),
+    the last line of a file winning within it; unparseable lines ignored."""
+    jobs = sorted(jobs or sim.jobs(), key=lambda job: (parse_instant(job["updatedAt"]), job["id"]))
+    expected: dict[str, dict[str, tuple[str, dict]]] = {table.name: {} for table in TABLES}
+    for job in jobs:
+        for table in TABLES:
+            if table.file_name not in job["files"]:
+                continue
+            for line in sim.file_bytes(job["id"], table.file_name).splitlines():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and record.get("id") not in (None, ""):
+                    expected[table.name][str(record["id"])] = (job["id"], record)
+    return expected
+
+
+def same_value(actual, expected, column_type: str) -> bool:
+    """A stored value equals the JSON value it came from (text columns hold other scalars as JSON text)."""
+    if expected is None:
+        return actual is None
+    if isinstance(expected, (dict, list)) and isinstance(actual, str):
+        return json.loads(actual) == expected
+    if column_type == "VARCHAR" and not isinstance(expected, str):
+        return actual == json.dumps(expected)
+    if column_type == "DOUBLE" and isinstance(expected, int):
+        return actual == float(expected)
+    return actual == expected
+
+
+def assert_tables_match(sim: GladlySimulator, db: Path, jobs: list[dict] | None = None) -> None:
+    expected = expected_tables(sim, jobs)
+    for table in TABLES:
+        actual = table_rows(db, table)
+        types = column_types(db, table)
+        assert set(actual) == set(expected[table.name]), table.name
+        for row_id, (job_id, record) in expected[table.name].items():
+            row = actual[row_id]
+            assert row["_job_id"] == job_id, (table.name, row_id)
+            for key in set(record) | {name for name in row if not name.startswith("_")}:
+                if key == "id":
+                    continue
+                assert same_value(row.get(key), record.get(key), types.get(key, "")), (table.name, row_id, key, row.get(key), record.get(key))

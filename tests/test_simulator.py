@@ -1,0 +1,503 @@
+"""The Gladly simulator speaks the contract in /work/shared/gladly-api.md, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from gladly_assets.simulator import Faults, GladlySimulator
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+ITEMS = "conversation_items.jsonl"
+CUSTOMERS = "customers.jsonl"
+ALL_FILES = ["agents.jsonl", "conversation_items.jsonl", "customers.jsonl", "topics.jsonl"]
+CONTENT_TYPES = {
+    "CHAT_MESSAGE", "EMAIL", "PHONE_CALL", "VOICEMAIL", "SMS", "CONVERSATION_NOTE", "CONVERSATION_STATUS_CHANGE",
+    "TOPIC_CHANGE", "CUSTOMER_ACTIVITY", "FACEBOOK_MESSAGE", "INSTAGRAM_DIRECT", "WHATSAPP",
+}  # fmt: skip
+ACTOR_TYPES = {"AGENT", "API", "AUTOMATION", "CUSTOMER", "INTERNAL", "EXTERNAL", "SYSTEM"}
+GLADLY_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
+RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+@pytest.fixture
+def sim() -> Iterator[GladlySimulator]:
+    """Frozen clock, no rate limit: tests that are not about the limit fire freely."""
+    with GladlySimulator(seed=7, now=NOW, rate_limit_per_second=None) as simulator:
+        yield simulator
+
+
+def client(sim: GladlySimulator, **kwargs: object) -> httpx.Client:
+    kwargs.setdefault("auth", (sim.agent_email, sim.api_token))
+    return httpx.Client(base_url=sim.base_url, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+
+def instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def lines(data: bytes) -> list[dict]:
+    return [json.loads(line) for line in data.splitlines()]
+
+
+def file_url(job: dict, name: str) -> str:
+    return f"/export/jobs/{job['id']}/files/{name}"
+
+
+# --------------------------------------------------------------------------- listing
+
+
+def test_history_lists_fourteen_daily_jobs_and_one_in_progress(sim: GladlySimulator) -> None:
+    with client(sim) as http:
+        response = http.get("/export/jobs")
+        completed = http.get("/export/jobs", params={"status": "COMPLETED"}).json()
+        running = http.get("/export/jobs", params={"status": "IN_PROGRESS"}).json()
+    assert response.status_code == 200
+    everything = response.json()
+    assert isinstance(everything, list)  # a bare array, no envelope
+    assert len(completed) == 14 and len(running) == 1 and len(everything) == 15
+    assert completed == sim.jobs("COMPLETED")
+    for job in completed:
+        assert GLADLY_ID.match(job["id"]) and GLADLY_ID.match(job["scheduleId"])
+        start, end = instant(job["parameters"]["startAt"]), instant(job["parameters"]["endAt"])
+        assert end - start == timedelta(days=1) and start.hour == 0
+        assert timedelta(0) < instant(job["updatedAt"]) - end < timedelta(minutes=30)
+        assert job["files"] == ALL_FILES and job["parameters"]["type"] == "CONVERSATIONS"
+        assert instant(job["updatedAt"]) <= NOW
+    windows = sorted(instant(job["parameters"]["startAt"]) for job in completed)
+    assert windows == [NOW.replace(hour=0) - timedelta(days=k) for k in range(14, 0, -1)]
+    assert running[0]["files"] == [] and running[0]["parameters"]["startAt"] == "2026-11-20T00:00:00.000Z"
+    # Gladly's updatedAt carries 3 to 9 fraction digits.
+    assert {len(job["updatedAt"].split(".")[1]) - 1 for job in completed} >= {3, 9}
+
+
+def test_hourly_history_has_336_jobs_and_quiet_empty_windows() -> None:
+    with GladlySimulator(frequency="HOURLY", now=NOW, rate_limit_per_second=None) as sim:
+        jobs = sim.jobs()
+        with client(sim) as http:
+            schedules = http.get("/export/schedules").json()
+    assert len(jobs) == 14 * 24
+    assert all(instant(j["parameters"]["endAt"]) - instant(j["parameters"]["startAt"]) == timedelta(hours=1) for j in jobs)
+    empty = [j for j in jobs if not j["files"]]
+    assert empty and all(instant(j["parameters"]["startAt"]).hour < 6 for j in empty)  # night hours
+    assert schedules == [
+        {"id": jobs[0]["scheduleId"], "frequency": "HOURLY", "type": "CONVERSATIONS",
+         "nextStartAt": "2026-11-20T13:00:00.000Z", "updatedAt": schedules[0]["updatedAt"]}
+    ]  # fmt: skip
+
+
+def test_list_filters_on_updated_at_start_inclusive_end_exclusive(sim: GladlySimulator) -> None:
+    jobs = sim.jobs()
+    pivot = jobs[5]["updatedAt"]  # nanosecond string as Gladly sends it
+    with client(sim) as http:
+        since = http.get("/export/jobs", params={"status": "COMPLETED", "startAt": pivot}).json()
+        before = http.get("/export/jobs", params={"status": "COMPLETED", "endAt": pivot}).json()
+        window = http.get("/export/jobs", params={"startAt": "2026-11-17T00:00:00+01:00", "endAt": "2026-11-19"}).json()
+    assert [j["id"] for j in since] == [j["id"] for j in jobs[5:]]
+    assert [j["id"] for j in before] == [j["id"] for j in jobs[:5]]
+    assert {j["parameters"]["startAt"][:10] for j in window} == {"2026-11-16", "2026-11-17"}
+
+
+@pytest.mark.parametrize(
+    ("params", "attr", "code"),
+    [
+        ({"startAt": "2026-11-06T11:59:59Z"}, "startAt", "invalid"),  # more than 14 days ago
+        ({"startAt": "yesterday"}, "startAt", "invalid"),
+        ({"endAt": "2026-13-01"}, "endAt", "invalid"),
+        ({"startAt": ""}, "startAt", "blank"),
+        ({"status": "DONE"}, "status", "invalid"),
+        ({"startAt": "2026-11-19T00:00:00Z", "endAt": "2026-11-18T00:00:00Z"}, "endAt", "invalid"),
+    ],
+)
+def test_list_rejects_bad_parameters_with_gladly_errors(sim: GladlySimulator, params: dict, attr: str, code: str) -> None:
+    with client(sim) as http:
+        response = http.get("/export/jobs", params=params)
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert (error["attr"], error["code"]) == (attr, code) and error["detail"]
+
+
+def test_start_at_exactly_fourteen_days_ago_is_allowed(sim: GladlySimulator) -> None:
+    with client(sim) as http:
+        response = http.get("/export/jobs", params={"startAt": (NOW - timedelta(days=14)).isoformat()})
+    assert response.status_code == 200 and len(response.json()) == 15
+
+
+# --------------------------------------------------------------------------- auth and rate limit
+
+
+def test_auth_failures_and_unknown_organization(sim: GladlySimulator) -> None:
+    cases = {
+        "no credentials": (httpx.get(sim.base_url + "/agents"), 401),
+        "wrong token": (httpx.get(sim.base_url + "/agents", auth=(sim.agent_email, "nope")), 401),
+        "wrong email": (httpx.get(sim.base_url + "/agents", auth=("x@acme.example", sim.api_token)), 401),
+        "no API User permission": (
+            httpx.get(sim.base_url + "/agents", auth=(sim.unprivileged_agent_email, sim.unprivileged_api_token)),
+            403,
+        ),
+        "unknown organization": (
+            httpx.get(sim.base_url.replace("/acme/", "/globex/") + "/agents", auth=(sim.agent_email, sim.api_token)),
+            404,
+        ),
+    }
+    for name, (response, status) in cases.items():
+        assert response.status_code == status, name
+        assert response.json()["errors"][0]["code"], name
+    with client(sim) as http:
+        agents = http.get("/agents").json()
+    assert {"emailAddress": sim.agent_email} .items() <= next(a for a in agents if a["emailAddress"] == sim.agent_email).items()
+    assert sim.api_token not in repr(sim.request_log)  # Authorization is stripped from the log
+
+
+def test_rate_limit_per_method_with_headers() -> None:
+    with GladlySimulator(now=NOW, rate_limit_per_second=10) as sim, client(sim) as http:
+        responses = [http.get("/topics") for _ in range(14)]
+        job = sim.jobs()[0]
+        delete = http.delete(f"/export/jobs/{job['id']}")  # another method: its own budget
+    statuses = [r.status_code for r in responses]
+    assert statuses[:10] == [200] * 10 and 429 in statuses[10:]
+    assert all(r.headers["Ratelimit-Limit-Second"] == "10" for r in responses)
+    remaining = [int(r.headers["Ratelimit-Remaining-Second"]) for r in responses]
+    assert remaining[:10] == list(range(9, -1, -1))
+    assert responses[-1].json()["errors"] and "Retry-After" not in responses[-1].headers
+    assert delete.status_code == 204 and delete.headers["Ratelimit-Remaining-Second"] == "9"
+
+
+def test_conftest_simulator_follows_real_time(simulator: GladlySimulator) -> None:
+    assert abs(simulator.now() - datetime.now(UTC)) < timedelta(seconds=5)
+    assert len(simulator.jobs()) == 14
+    with pytest.raises(RuntimeError):
+        simulator.advance(timedelta(days=1))
+
+
+# --------------------------------------------------------------------------- jobs over time
+
+
+def test_retention_follows_the_virtual_clock(sim: GladlySimulator) -> None:
+    oldest = sim.jobs()[0]
+    sim.advance(timedelta(days=1))
+    with client(sim) as http:
+        listed = http.get("/export/jobs", params={"status": "COMPLETED"}).json()
+        job = http.get(f"/export/jobs/{oldest['id']}")
+        file = http.get(file_url(oldest, ITEMS))
+    assert oldest["id"] not in [j["id"] for j in listed] and len(listed) == 13
+    assert job.status_code == 404 and file.status_code == 404
+    assert file.json()["errors"][0]["code"] == "not_exist"
+
+
+def test_start_finish_delete_lifecycle(sim: GladlySimulator) -> None:
+    started = sim.start_job()
+    with client(sim) as http:
+        assert started["status"] == "IN_PROGRESS" and started["files"] == []
+        assert started["id"] in [j["id"] for j in http.get("/export/jobs", params={"status": "IN_PROGRESS"}).json()]
+        assert started["id"] not in [j["id"] for j in http.get("/export/jobs", params={"status": "COMPLETED"}).json()]
+        assert http.delete(f"/export/jobs/{started['id']}").status_code == 400
+        assert http.get(file_url(started, ITEMS)).status_code == 404
+        sim.advance(timedelta(minutes=5))
+        finished = sim.finish_job(started["id"])
+        assert finished["status"] == "COMPLETED" and finished["files"] == ALL_FILES
+        assert http.get(f"/export/jobs/{started['id']}").json() == finished
+        assert http.get(file_url(finished, ITEMS)).status_code == 200
+        assert http.delete(f"/export/jobs/{started['id']}").status_code == 204
+        assert http.get(f"/export/jobs/{started['id']}").status_code == 404
+        assert http.delete(f"/export/jobs/{started['id']}").status_code == 404
+
+
+def test_late_and_duplicate_jobs_are_listed(sim: GladlySimulator) -> None:
+    sim.advance(timedelta(hours=1))
+    newest = sim.complete_job()
+    same_instant = sim.complete_job(updated_at=instant(newest["updatedAt"]))
+    late = sim.complete_job(updated_at=NOW - timedelta(days=2), fraction_digits=3)
+    micro = sim.complete_job(fraction_digits=6)
+    with client(sim) as http:
+        listed = http.get("/export/jobs", params={"status": "COMPLETED"}).json()
+    ids = [j["id"] for j in listed]
+    assert ids[-4:] == [newest["id"], same_instant["id"], late["id"], micro["id"]]  # late one after newer ones
+    assert same_instant["updatedAt"] == newest["updatedAt"] and len(newest["updatedAt"]) == len("2026-11-20T13:00:00.123456789Z")
+    assert re.fullmatch(r"2026-11-18T12:00:00\.\d{3}Z", late["updatedAt"])
+    assert re.fullmatch(r".*\.\d{6}Z", micro["updatedAt"])
+    assert late["parameters"]["startAt"] == "2026-11-17T00:00:00.000Z"
+
+
+def test_empty_windows_list_no_files(sim: GladlySimulator) -> None:
+    assert sim.complete_job(files=[])["files"] == []
+    assert sim.complete_job(conversations=0)["files"] == []
+    assert sim.complete_job(files=[CUSTOMERS])["files"] == [CUSTOMERS]
+    with pytest.raises(ValueError):
+        sim.complete_job(files=["orders.jsonl"])
+
+
+# --------------------------------------------------------------------------- data
+
+
+def test_files_are_deterministic_for_a_seed() -> None:
+    def snapshot(seed: int) -> list[bytes]:
+        with GladlySimulator(seed=seed, now=NOW) as sim:
+            job = sim.complete_job(malformed_lines=3)
+            history = sim.jobs()[3]
+            return [sim.file_bytes(j["id"], name) for j in (job, history) for name in ALL_FILES]
+
+    first = snapshot(7)
+    assert snapshot(7) == first
+    assert snapshot(8) != first
+
+
+def test_history_covers_every_content_type_and_actor(sim: GladlySimulator) -> None:
+    content_types: Counter[str] = Counter()
+    actors: set[str] = set()
+    for job in sim.jobs():
+        start, end = instant(job["parameters"]["startAt"]), instant(job["parameters"]["endAt"])
+        for item in lines(sim.file_bytes(job["id"], ITEMS)):
+            content_types[item["content"]["type"]] += 1
+            actors.add(item["initiator"]["type"])
+            actors.update([item["responder"]["type"]] if "responder" in item else [])
+            assert RFC3339_MS.match(item["timestamp"]) and start <= instant(item["timestamp"]) < end
+            assert GLADLY_ID.match(item["id"]) and GLADLY_ID.match(item["conversationId"])
+            if item["initiator"]["type"] == "SYSTEM":
+                assert item["initiator"]["id"] == "SIDEKICK_V2"
+    assert set(content_types) == CONTENT_TYPES
+    assert actors == ACTOR_TYPES
+    all_text = b"".join(sim.file_bytes(j["id"], ITEMS) for j in sim.jobs()).decode()
+    assert re.search(r"[éüñ]", all_text) and re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", all_text)
+    assert re.search(r"[\U0001F300-\U0001FAFF]", all_text)  # emoji, written as UTF-8 rather than escaped
+
+
+def test_customers_agents_topics_look_real_and_change_over_time(sim: GladlySimulator) -> None:
+    versions: defaultdict[str, set[str]] = defaultdict(set)
+    external_kinds = set()
+    for job in sim.jobs():
+        items = lines(sim.file_bytes(job["id"], ITEMS))
+        customers = lines(sim.file_bytes(job["id"], CUSTOMERS))
+        assert {c["id"] for c in customers} == {i["customerId"] for i in items}  # the customers the window touched
+        for customer in customers:
+            versions[customer["id"]].add(json.dumps(customer, sort_keys=True))
+            assert all(re.fullmatch(r"\+[1-9]\d{7,14}", p) for p in customer["phoneNumbers"])
+            assert customer["emailAddresses"] and isinstance(customer["address"], str)
+            external_kinds.update(k for k in ("externalCustomerId", "externalCustomerIds") if k in customer)
+        agent_ids = {a["id"] for a in lines(sim.file_bytes(job["id"], "agents.jsonl"))}
+        assert {i["responder"]["id"] for i in items if i.get("responder", {}).get("type") == "AGENT"} <= agent_ids
+    assert sum(len(v) > 1 for v in versions.values()) >= 10  # changed customers reappear with their new state
+    assert external_kinds == {"externalCustomerId", "externalCustomerIds"}
+    with client(sim) as http:
+        topics = http.get("/topics").json()
+    ids = {t["id"] for t in topics}
+    assert any(t["disabled"] for t in topics) and all(t.get("parentId", next(iter(ids))) in ids for t in topics)
+    assert any("parentId" in t for t in topics) and any("parentId" not in t for t in topics)
+
+
+def test_malformed_lines_mutate_and_extra_lines(sim: GladlySimulator) -> None:
+    def drift(file_name: str, records: list[dict]) -> list[dict]:
+        if file_name == CUSTOMERS:
+            records[0]["name"] = {"first": "Schema", "last": "Drift"}  # another type than usual
+            records.append(dict(records[1]))  # a duplicate id
+        return records
+
+    job = sim.complete_job(malformed_lines=5, mutate=drift, extra_lines={ITEMS: [b'{"id": "x", "": "hostile key"}']})
+    for name in (CUSTOMERS, ITEMS):
+        data = sim.file_bytes(job["id"], name)
+        assert not data.endswith(b"\n")  # the last line is truncated
+        bad = []
+        for line in data.split(b"\n"):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                bad.append("not json")
+                continue
+            if not isinstance(record, dict):
+                bad.append("array")
+            elif "id" not in record:
+                bad.append("no id")
+        assert len(bad) == 5, name
+        assert set(bad) == {"not json", "array", "no id"}
+    customers = [json.loads(line) for line in sim.file_bytes(job["id"], CUSTOMERS).split(b"\n")[:3]]
+    assert customers[0]["name"] == {"first": "Schema", "last": "Drift"}
+    assert b'"": "hostile key"' in sim.file_bytes(job["id"], ITEMS)
+    assert sim.file_bytes(job["id"], "agents.jsonl").endswith(b"\n")  # only the big files are corrupted
+
+
+def test_a_50k_item_job_streams_completely(sim: GladlySimulator) -> None:
+    started = time.perf_counter()
+    job = sim.complete_job(conversation_items=50_000)
+    assert time.perf_counter() - started < 10
+    count = 0
+    with client(sim) as http, http.stream("GET", file_url(job, ITEMS)) as response:
+        assert response.headers["Content-Type"] == "application/x-ndjson"
+        assert int(response.headers["Content-Length"]) == sim.file_path(job["id"], ITEMS).stat().st_size
+        for _ in response.iter_lines():
+            count += 1
+    assert count == 50_000
+    assert sim.downloads()[-1] == (job["id"], ITEMS)
+
+
+@pytest.mark.skipif(not os.environ.get("GLADLY_SIM_1M"), reason="set GLADLY_SIM_1M=1 (takes ~15 s)")
+def test_a_million_item_job_is_generated_in_well_under_a_minute() -> None:
+    with GladlySimulator(now=NOW) as sim:
+        started = time.perf_counter()
+        job = sim.complete_job(conversation_items=1_000_000)
+        elapsed = time.perf_counter() - started
+        with open(sim.file_path(job["id"], ITEMS), "rb") as file:
+            assert sum(1 for _ in file) == 1_000_000
+    assert elapsed < 45
+
+
+# --------------------------------------------------------------------------- downloads and faults
+
+
+def test_range_request_resumes_with_the_tail(sim: GladlySimulator) -> None:
+    job = sim.jobs()[-1]
+    full = sim.file_bytes(job["id"], ITEMS)
+    with client(sim) as http:
+        whole = http.get(file_url(job, ITEMS))
+        tail = http.get(file_url(job, ITEMS), headers={"Range": "bytes=1000-"})
+        stale = http.get(file_url(job, ITEMS), headers={"Range": "bytes=1000-", "If-Range": '"other"'})
+        beyond = http.get(file_url(job, ITEMS), headers={"Range": f"bytes={len(full)}-"})
+    assert whole.content == full and whole.headers["Accept-Ranges"] == "bytes"
+    assert tail.status_code == 206 and tail.content == full[1000:]
+    assert tail.headers["Content-Range"] == f"bytes 1000-{len(full) - 1}/{len(full)}"
+    assert stale.status_code == 200 and stale.content == full  # the file changed: start over
+    assert beyond.status_code == 416
+
+
+def test_server_errors_fire_in_order_then_stop(sim: GladlySimulator) -> None:
+    sim.faults.server_errors = [500, 502, 503]
+    with client(sim) as http:
+        statuses = [http.get("/agents").status_code for _ in range(4)]
+    assert statuses == [500, 502, 503, 200]
+    assert sim.faults.server_errors == [] and not sim.faults.pending
+
+
+def test_rate_limit_burst_with_retry_after_targets_files_only(sim: GladlySimulator) -> None:
+    job = sim.jobs()[-1]
+    sim.faults.applies_to = "files"
+    sim.faults.rate_limit_burst = 2
+    sim.faults.retry_after = 0.05
+    with client(sim) as http:
+        listing = http.get("/export/jobs")
+        first, second, third = (http.get(file_url(job, "topics.jsonl")) for _ in range(3))
+    assert listing.status_code == 200
+    assert (first.status_code, second.status_code, third.status_code) == (429, 429, 200)
+    assert first.headers["Retry-After"] == "0.05" and first.headers["Ratelimit-Remaining-Second"] == "0"
+    with pytest.raises(ValueError):
+        sim.faults.applies_to = "everything"
+
+
+def test_reset_cuts_the_body_then_downloads_work_again(sim: GladlySimulator) -> None:
+    job = sim.jobs()[-1]
+    sim.faults.reset_after_bytes, sim.faults.resets = 500, 1
+    with client(sim) as http:
+        with pytest.raises(httpx.TransportError):
+            http.get(file_url(job, ITEMS))
+        retry = http.get(file_url(job, ITEMS))
+    assert retry.status_code == 200 and retry.content == sim.file_bytes(job["id"], ITEMS)
+    cut = sim.request_log[-2]
+    assert (cut.status, cut.bytes_sent, cut.complete) == (200, 500, False)
+    assert sim.downloads() == [(job["id"], ITEMS)]  # only the complete one
+
+
+def test_stall_trips_client_timeouts_then_stops(sim: GladlySimulator) -> None:
+    sim.faults.stall_seconds, sim.faults.stalls = 1.0, 1
+    with client(sim) as http:
+        started = time.perf_counter()
+        with pytest.raises(httpx.ReadTimeout):
+            http.get("/export/jobs", timeout=0.2)
+        assert time.perf_counter() - started < 0.8
+        assert http.get("/export/jobs", timeout=0.5).status_code == 200
+    # The log is in order of completion: the stalled request ends last, cut short
+    # because its client had gone by the time the body was due.
+    assert [(r.status, r.complete) for r in sim.request_log] == [(200, True), (200, False)]
+
+
+def test_expire_on_download_removes_the_job(sim: GladlySimulator) -> None:
+    job = sim.jobs()[-1]
+    sim.faults.expire_on_download = 1
+    with client(sim) as http:
+        gone = http.get(file_url(job, CUSTOMERS))
+        listed = http.get("/export/jobs").json()
+        again = http.get(f"/export/jobs/{job['id']}")
+        other = sim.jobs()[-1]
+        fine = http.get(file_url(other, CUSTOMERS))
+    assert gone.status_code == 404 and again.status_code == 404
+    assert job["id"] not in [j["id"] for j in listed]
+    assert fine.status_code == 200
+
+
+def test_request_log_and_clear(sim: GladlySimulator) -> None:
+    with client(sim) as http:
+        http.get("/export/jobs", params={"status": "COMPLETED"}, headers={"X-Trace": "1"})
+    (record,) = sim.request_log
+    assert (record.method, record.path, record.query, record.status) == ("GET", "/export/jobs", {"status": "COMPLETED"}, 200)
+    assert record.complete and record.bytes_sent > 0 and record.headers["X-Trace"] == "1"
+    assert "Authorization" not in record.headers and "authorization" not in record.headers
+    sim.clear_log()
+    assert sim.request_log == []
+    assert isinstance(sim.faults, Faults)
+
+
+def test_stop_is_quick_with_open_and_stalled_connections() -> None:
+    sim = GladlySimulator(now=NOW).start()
+    http = client(sim)
+    assert http.get("/agents").status_code == 200  # leaves a keep-alive connection open
+    sim.faults.stall_seconds, sim.faults.stalls = 30, 1
+    stalled = httpx.Client(base_url=sim.base_url, auth=(sim.agent_email, sim.api_token), timeout=0.2)
+    with pytest.raises(httpx.ReadTimeout):
+        stalled.get("/topics")
+    started = time.perf_counter()
+    sim.stop()
+    assert time.perf_counter() - started < 2
+    assert not sim.data_dir.exists()  # the temp dir is removed
+    with pytest.raises(httpx.TransportError):
+        http.get("/agents")
+    http.close()
+    stalled.close()
+
+
+def test_ticker_completes_jobs_in_the_background() -> None:
+    with GladlySimulator(now=NOW, conversations_per_job=2) as sim:
+        before = len(sim.jobs())
+        sim.start_ticker(0.1)
+        deadline = time.monotonic() + 5
+        while len(sim.jobs()) < before + 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(sim.jobs()) >= before + 2
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_prints_the_environment_and_exits_cleanly_on_ctrl_c() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gladly_assets.simulator", "--port", "0", "--seed", "3", "--frequency", "HOURLY",
+         "--server-errors", "503", "--malformed-lines", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        env = {}
+        for line in process.stdout:  # type: ignore[union-attr]
+            if match := re.match(r"\s*export (GLADLY_\w+)=(\S+)", line):
+                env[match[1]] = match[2]
+            if "Ctrl-C" in line:
+                break
+        assert set(env) == {"GLADLY_BASE_URL", "GLADLY_ORGANIZATION", "GLADLY_AGENT_EMAIL", "GLADLY_API_TOKEN"}
+        auth = (env["GLADLY_AGENT_EMAIL"], env["GLADLY_API_TOKEN"])
+        assert httpx.get(env["GLADLY_BASE_URL"] + "/agents", auth=auth).status_code == 503  # the armed fault
+        jobs = httpx.get(env["GLADLY_BASE_URL"] + "/export/jobs", params={"status": "COMPLETED"}, auth=auth).json()
+        assert len(jobs) == 336
+        busy = next(j for j in reversed(jobs) if j["files"])
+        data = httpx.get(f"{env['GLADLY_BASE_URL']}/export/jobs/{busy['id']}/files/{CUSTOMERS}", auth=auth).content
+        assert not data.endswith(b"\n")  # --malformed-lines reached the history jobs
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=10)
+    assert process.returncode == 0
+    assert "Traceback" not in stderr
