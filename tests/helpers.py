@@ -29,13 +29,16 @@ def make_simulator(**options) -> GladlySimulator:
 
 
 def gladly_resource(sim: GladlySimulator, **overrides) -> GladlyResource:
-    return GladlyResource(
-        organization=sim.organization,
-        agent_email=sim.agent_email,
-        api_token=sim.api_token,
-        base_url=sim.base_url,
-        **{"backoff_initial_seconds": 0.01, "backoff_max_seconds": 0.05, **overrides},
-    )
+    settings = {
+        "organization": sim.organization,
+        "agent_email": sim.agent_email,
+        "api_token": sim.api_token,
+        "base_url": sim.base_url,
+        # Tests should not sleep for real backoff.
+        "backoff_initial_seconds": 0.01,
+        "backoff_max_seconds": 0.05,
+    }
+    return GladlyResource(**{**settings, **overrides})
 
 
 def materialize(
@@ -53,7 +56,7 @@ def materialize(
         [ASSETS, *(CHECKS if with_checks else [])],
         instance=instance,
         resources={"gladly": gladly_resource(sim, **resource_overrides), "duckdb": DuckDBResource(database=str(db))},
-        run_config={"ops": {"gladly_tables": {"config": {"full_refresh": full_refresh}}}},
+        run_config={"ops": {"gladly_tables": {"config": {"full_refresh": True}}}} if full_refresh else None,
         selection=selection,
         raise_on_error=raise_on_error,
     )

@@ -6,6 +6,7 @@ downloads, and keeping the API token out of every log line, message and repr.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import os
 import random
@@ -567,8 +568,8 @@ class GladlyResource(dg.ConfigurableResource):
         token = self.api_token
         if len(token) >= 4:
             text = text.replace(token, "***")
-            basic = httpx.BasicAuth(self.agent_email, token)._auth_header  # noqa: SLF001
-            text = text.replace(basic.split(" ", 1)[-1], "***")
+            basic = base64.b64encode(f"{self.agent_email}:{token}".encode()).decode()
+            text = text.replace(basic, "***")
         return text
 
 

@@ -106,12 +106,16 @@ class Warehouse:
     # --- reading -----------------------------------------------------------------
 
     def columns(self, table_name: str) -> dict[str, str]:
-        rows = self.conn.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_catalog = ? AND table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        """Column name -> type, {} if the table does not exist."""
+        exists = self.conn.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
             [self.catalog, SCHEMA, table_name],
-        ).fetchall()
-        return dict(rows)
+        ).fetchone()[0]
+        if not exists:
+            return {}
+        # pragma_table_info is several times faster than information_schema.
+        rows = self.conn.execute("SELECT name, type FROM pragma_table_info(?)", [self._table_ref(table_name)])
+        return dict(rows.fetchall())
 
     def row_count(self, table_name: str) -> int | None:
         """Rows in the table, or None if it does not exist."""
@@ -243,9 +247,9 @@ class Warehouse:
             for name, dtype in frame.schema.items()
             if (kind := _duckdb_type(dtype, name in batch.json_columns)) is not None
         }
-        for name in dict.fromkeys(evolve):  # target, then the stage (if any)
-            self._evolve(name, incoming, load)
-        column_types = {name.lower(): kind for name, kind in self.columns(dest).items()}
+        for name in dict.fromkeys(evolve):  # target, then the stage (if any), which is dest
+            dest_columns = self._evolve(name, incoming, load)
+        column_types = {name.lower(): kind for name, kind in dest_columns.items()}
         select = []
         for name, kind in incoming.items():
             # A scalar landing in a JSON column is converted to its JSON text.
@@ -264,8 +268,10 @@ class Warehouse:
             self.conn.unregister("batch_frame")
         load.rows += frame.height
 
-    def _evolve(self, table_name: str, incoming: dict[str, str], load: _LoadState) -> None:
+    def _evolve(self, table_name: str, incoming: dict[str, str], load: _LoadState) -> dict[str, str]:
+        """Add and widen columns for ``incoming``; returns the table's columns after."""
         existing = self.columns(table_name)
+        changed = False
         lowered = {name.lower(): name for name in existing}
         for name, kind in incoming.items():
             current = existing.get(name)
@@ -275,6 +281,7 @@ class Warehouse:
                     continue
                 self.conn.execute(f"ALTER TABLE {self._table_ref(table_name)} ADD COLUMN {quote(name)} {kind}")
                 load.new_columns.add(name)
+                changed = True
                 continue
             wider = _widen(current, kind)
             if wider != current:
@@ -284,6 +291,8 @@ class Warehouse:
                     f"SET DATA TYPE {wider} USING {using}"
                 )
                 load.widened_columns.add(name)
+                changed = True
+        return self.columns(table_name) if changed else existing
 
     def _drop_earlier_duplicates(self, table_name: str) -> None:
         """Within one file the last line of an id wins; rows were appended in file order."""

@@ -7,10 +7,12 @@
         job = sim.complete_job(malformed_lines=4)  # a new job with four bad lines per big file
         ...  # point a client at sim.base_url with sim.agent_email / sim.api_token
 
-Modules: ``generator`` (seeded data), ``faults`` (``Faults``), ``jobs`` (job
-model, clock, time formats), ``handler`` (HTTP), ``server`` (``GladlySimulator``),
-``__main__`` (CLI: ``python -m gladly_assets.simulator --help``). No product
-module imports this package.
+Modules: ``world`` (the seeded organization and how it changes), ``generator``
+(one job's files), ``jsonl`` (fast JSON lines, malformed lines), ``vocabulary``
+(names and texts), ``faults`` (``Faults``), ``jobs`` (job model, clock, time
+formats), ``handler`` (HTTP), ``server`` (``GladlySimulator``), ``__main__``
+(CLI: ``python -m gladly_assets.simulator --help``). No product module imports
+this package.
 """
 
 from .faults import Faults

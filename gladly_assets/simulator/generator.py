@@ -1,43 +1,30 @@
-"""Seeded, deterministic export files for the Gladly simulator.
+"""One export job's files, generated from the seeded ``World``.
 
-A ``World`` is the organization: its customers, agents and topic tree, and how
-each of them changes over time. Changes are a pure function of the job's
-*ordinal* (the order in which the simulator created the job), so a file can be
-generated lazily, in any order, and still come out byte-identical for the same
-seed and the same sequence of simulator calls.
-
-``generate_job`` streams one job's files to disk: conversation items first (a
+``generate_job`` streams a job's files to disk: conversation items first (a
 generator of JSON lines, never a list, so a multi-million line file keeps
 memory flat), then the customers, agents and topics those items touched.
+Conversations flow as in life: a customer writes on some channel, an agent (or
+Gladly's AI) answers, topics are set, notes taken, the conversation is closed
+and sometimes reopened.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import random
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 
 from gladly_assets.tables import TABLES_BY_FILE, TABLES_BY_NAME
 
-from .vocabulary import (
-    ACTIVITIES,
-    AGENT_NAMES,
-    CALL_SUMMARIES,
-    LOCALES,
-    NOTES,
-    QUICK_REPLY_OPTIONS,
-    SIDEKICK_REPLIES,
-    TOPICS,
-    Locale,
-)
+from .jsonl import encode, write_jsonl
+from .vocabulary import ACTIVITIES, CALL_SUMMARIES, NOTES, QUICK_REPLY_OPTIONS, SIDEKICK_REPLIES, Locale
+from .world import Contact, World, stable_rng
 
 ITEMS_FILE = TABLES_BY_NAME["conversation_items"].file_name
 CUSTOMERS_FILE = TABLES_BY_NAME["customers"].file_name
@@ -50,38 +37,9 @@ MALFORMED_FILES: tuple[str, ...] = (CUSTOMERS_FILE, ITEMS_FILE)
 # Average length of the conversation flow in ``_Conversations._plan``; sizes
 # exact-count jobs and spreads malformed lines. Measured, not promised.
 ITEMS_PER_CONVERSATION = 6.7
-# Bump when the output format changes so cached files in a data_dir are not reused.
-GENERATOR_VERSION = 1
 
+# The complete_job test hook: (file_name, records) -> records to write.
 Mutate = Callable[[str, list], list]
-
-
-def _make_encoder() -> Callable[[object], str]:
-    """Compact UTF-8 JSON. ``JSONEncoder.encode`` rebuilds its C encoder on every
-    call; building it once makes encoding ~35% faster, which matters at millions of lines."""
-    slow = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
-    if c_make_encoder is None:  # interpreters without the C accelerator
-        return slow
-
-    def refuse(value: object) -> object:
-        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-    fast = c_make_encoder(None, refuse, encode_basestring, None, ":", ",", False, False, True)
-    return lambda value: "".join(fast(value, 0))
-
-
-_encode = _make_encoder()
-
-
-def new_id(rng: random.Random) -> str:
-    """A Gladly-looking id: 16 random bytes as 22 url-safe base64 characters."""
-    return base64.urlsafe_b64encode(rng.getrandbits(128).to_bytes(16, "little"))[:22].decode()
-
-
-def _stable_rng(*parts: object) -> random.Random:
-    # random.Random(str) hashes the string with SHA-512: stable across runs,
-    # unlike hash(), which PYTHONHASHSEED randomizes.
-    return random.Random(":".join(map(str, parts)))
 
 
 _MILLIS = tuple(f"{ms:03d}Z" for ms in range(1000))
@@ -141,180 +99,6 @@ def to_ms(instant: datetime) -> int:
     return int(instant.timestamp() * 1000)
 
 
-# --------------------------------------------------------------------------- the organization
-
-
-@dataclass(frozen=True)
-class _CustomerProfile:
-    """What does not change about a customer; ``World.customer`` derives the rest per ordinal."""
-
-    id: str
-    locale: Locale
-    first_name: str
-    name: str
-    emails: tuple[str, str]  # primary, and one that comes and goes
-    phones: tuple[str, str]
-    addresses: tuple[str, str]  # the customer moves back and forth
-    external: str  # "single", "multi" or "none": which lookup adaptor generation knows them
-    external_value: str
-    facebook_user_id: str
-    # A customer's state changes every `period` ordinals, phase-shifted by `offset`.
-    offset: int
-    period: int
-
-
-@dataclass(frozen=True)
-class Contact:
-    """How a customer is reached in conversations of one job."""
-
-    index: int
-    id: str
-    first_name: str
-    locale: Locale
-    email: str
-    phone: str
-    facebook_user_id: str
-
-
-class World:
-    def __init__(self, seed: int, customers: int, agents: int, domain: str) -> None:
-        if customers < 1 or agents < 1:
-            raise ValueError("customers and agents must be at least 1")
-        self.seed = seed
-        self.fingerprint = f"v{GENERATOR_VERSION}:{seed}:{customers}:{agents}:{domain}"
-        rng = _stable_rng(seed, "world")
-        self.support_email = f"support@{domain}"
-        self.billing_email = f"billing@{domain}"
-        self.company_phone = "+18005550100"
-        self.company_sms = "+14155550199"
-        self.recordings_url = f"https://recordings.{domain}/calls/"
-        self.facebook_page_id = str(rng.randrange(10**14, 10**15))
-        self.lookup_adaptor_ids = (new_id(rng), new_id(rng))
-        self.automation_ids = tuple(new_id(rng) for _ in range(3))  # routing / auto-close rules
-        self.integration_ids = tuple(new_id(rng) for _ in range(2))  # API users posting activities
-        self._customers = [self._customer_profile(rng, i) for i in range(customers)]
-        self._agents = [
-            (new_id(rng), *AGENT_NAMES[i % len(AGENT_NAMES)], i // len(AGENT_NAMES)) for i in range(agents)
-        ]
-        self._agent_domain = domain
-        self._topic_ids = [new_id(rng) for _ in TOPICS]
-        self._leaf_topics = [i for i, (_, parent, _) in enumerate(TOPICS) if parent is not None]
-        self._customer_cache: dict[tuple[int, int], dict] = {}
-
-    # ----------------------------------------------------------- customers
-
-    def _customer_profile(self, rng: random.Random, index: int) -> _CustomerProfile:
-        locale = LOCALES[index % len(LOCALES)]
-        first, first_ascii = rng.choice(locale.first_names)
-        last, last_ascii = rng.choice(locale.last_names)
-        name = f"{last} {first}" if locale.family_name_first else f"{first} {last}"
-        local = f"{first_ascii}.{last_ascii}{rng.randrange(1, 99)}"
-        emails = (f"{local}@{rng.choice(locale.email_domains)}", f"{first_ascii[0]}{last_ascii}@work.example")
-        if index % 11 == 5:  # mixed case: a loader must not treat it as a different address
-            emails = (emails[0].title(), emails[1])
-        phones = tuple(
-            locale.phone_prefix + "".join(str(rng.randrange(10)) for _ in range(locale.phone_digits)) for _ in range(2)
-        )
-        addresses = tuple(rng.choice(locale.addresses).format(n=rng.randrange(1, 300)) for _ in range(2))
-        external = ("single", "multi", "none")[index % 3]
-        return _CustomerProfile(
-            id=new_id(rng),
-            locale=locale,
-            first_name=first,
-            name=name,
-            emails=emails,
-            phones=phones,
-            addresses=addresses,
-            external=external,
-            external_value=f"CUS-{rng.randrange(10**6, 10**7)}",
-            facebook_user_id=str(rng.randrange(10**15, 10**16)),
-            offset=rng.randrange(7),
-            period=rng.randrange(2, 7),
-        )
-
-    @property
-    def customer_count(self) -> int:
-        return len(self._customers)
-
-    def customer(self, index: int, ordinal: int) -> dict:
-        """The customer record as a job with this ordinal exports it."""
-        key = (index, ordinal)
-        cached = self._customer_cache.get(key)
-        if cached is not None:
-            return cached
-        p = self._customers[index]
-        version = (ordinal + p.offset) // p.period
-        record: dict = {
-            "id": p.id,
-            "name": p.name,
-            "address": p.addresses[(version // 2) % 2],
-            "emailAddresses": [p.emails[0], p.emails[1]] if version % 2 else [p.emails[0]],
-            "phoneNumbers": [p.phones[0], p.phones[1]] if version % 3 == 2 else [p.phones[0]],
-        }
-        if p.external == "single":
-            record["externalCustomerId"] = p.external_value
-        elif p.external == "multi":
-            ids = {self.lookup_adaptor_ids[0]: p.external_value}
-            if version % 2:
-                ids[self.lookup_adaptor_ids[1]] = p.external_value.lower().replace("cus-", "cus_")
-            record["externalCustomerIds"] = ids
-        if len(self._customer_cache) > 100_000:  # bounded: many ordinals x customers in a long demo
-            self._customer_cache.clear()
-        self._customer_cache[key] = record
-        return record
-
-    def contact(self, index: int, ordinal: int) -> Contact:
-        p = self._customers[index]
-        record = self.customer(index, ordinal)
-        return Contact(
-            index, p.id, p.first_name, p.locale, record["emailAddresses"][0], record["phoneNumbers"][0], p.facebook_user_id
-        )
-
-    # ----------------------------------------------------------- agents and topics
-
-    @property
-    def agent_count(self) -> int:
-        return len(self._agents)
-
-    def agent(self, index: int, ordinal: int) -> dict:
-        agent_id, name, local, generation = self._agents[index]
-        if generation:  # more agents than names: keep emails unique
-            name, local = f"{name} {generation + 1}", f"{local}{generation + 1}"
-        if index == 0 and (ordinal // 6) % 2 == 1:  # one agent's name changes every few jobs
-            name = f"{name}-Bianchi"
-        return {"id": agent_id, "name": name, "emailAddress": f"{local}@{self._agent_domain}"}
-
-    def agent_id(self, index: int) -> str:
-        return self._agents[index][0]
-
-    def agents_changed(self, ordinal: int) -> list[int]:
-        return [i for i in range(len(self._agents)) if ordinal and self.agent(i, ordinal) != self.agent(i, ordinal - 1)]
-
-    def topic(self, index: int, ordinal: int) -> dict:
-        name, parent, disabled = TOPICS[index]
-        if name == "Refund" and (ordinal // 5) % 2 == 1:
-            name = "Refunds & returns"
-        if name.startswith("International") and (ordinal // 4) % 2 == 1:
-            disabled = True
-        record: dict = {"id": self._topic_ids[index], "name": name, "disabled": disabled}
-        if parent is not None:
-            record["parentId"] = self._topic_ids[parent]
-        return record
-
-    @property
-    def topic_count(self) -> int:
-        return len(self._topic_ids)
-
-    def topic_id(self, index: int) -> str:
-        return self._topic_ids[index]
-
-    def topics_changed(self, ordinal: int) -> list[int]:
-        return [i for i in range(len(TOPICS)) if ordinal and self.topic(i, ordinal) != self.topic(i, ordinal - 1)]
-
-    def enabled_leaf_topics(self, ordinal: int) -> list[int]:
-        return [i for i in self._leaf_topics if not self.topic(i, ordinal)["disabled"]]
-
-
 # --------------------------------------------------------------------------- one job
 
 
@@ -353,7 +137,7 @@ def generate_job(world: World, spec: JobSpec, directory: Path, mutate: Mutate | 
 
 
 def _write_files(world: World, spec: JobSpec, directory: Path, mutate: Mutate | None) -> dict[str, int]:
-    rng = _stable_rng(world.seed, "job", spec.job_id)
+    rng = stable_rng(world.seed, "job", spec.job_id)
     conversations = _Conversations(world, spec, rng)
     extra = dict(spec.extra_lines)
     counts: dict[str, int] = {}
@@ -369,7 +153,7 @@ def _write_files(world: World, spec: JobSpec, directory: Path, mutate: Mutate | 
             expected=expected,
             malformed=spec.malformed_lines if file_name in MALFORMED_FILES else 0,
             extra=extra.get(file_name, ()),
-            rng=_stable_rng(world.seed, "malformed", spec.job_id, file_name),
+            rng=stable_rng(world.seed, "malformed", spec.job_id, file_name),
             mutate=(lambda records: mutate(file_name, records)) if mutate else None,
         )
 
@@ -403,13 +187,13 @@ _CHANNELS = tuple(name for name, weight in _CHANNEL_WEIGHTS for _ in range(weigh
 ACTIVITY, INBOUND, SIDEKICK, QUICK_REPLY, TOPIC, REPLY, NOTE, CLOSED, REOPENED = range(9)
 
 _LINE = '{"id":"%s","conversationId":"%s","customerId":"%s","timestamp":"%s","initiator":%s%s,"content":%s}'
-_CLOSED = _encode({"type": "CONVERSATION_STATUS_CHANGE", "status": "CLOSED"})
-_OPEN = _encode({"type": "CONVERSATION_STATUS_CHANGE", "status": "OPEN"})
+_CLOSED = encode({"type": "CONVERSATION_STATUS_CHANGE", "status": "CLOSED"})
+_OPEN = encode({"type": "CONVERSATION_STATUS_CHANGE", "status": "OPEN"})
 _QUICK_REPLY_REQUEST = {"quickReply": {"options": [{"label": o, "value": o} for o in QUICK_REPLY_OPTIONS]}}
 
 
 def _ref(id_: str, type_: str) -> str:
-    return _encode({"id": id_, "type": type_})
+    return encode({"id": id_, "type": type_})
 
 
 _ATTACHMENTS = (
@@ -567,7 +351,7 @@ class _Conversations:
                 self.ts(ms),
                 initiator,
                 "" if responder is None else ',"responder":' + responder,
-                content if content.__class__ is str else _encode(content),
+                content if content.__class__ is str else encode(content),
             )
 
     # ----------------------------------------------------------- content by type
@@ -683,82 +467,3 @@ class _Conversations:
             "occurredAt": self.ts(occurred),
             "receivedAt": self.ts(ms),
         }
-
-
-# --------------------------------------------------------------------------- writing JSONL
-
-
-_NOT_JSON = (
-    "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
-    "ERROR: upstream timed out ☠ (retrying)",
-    "id,name,address",
-)
-_MALFORMED_KINDS = ("not_json", "truncated", "array", "no_id")
-
-
-def _malformed(kind: str, line: str, rng: random.Random) -> str:
-    if kind == "not_json":
-        return _NOT_JSON[int(rng.random() * len(_NOT_JSON))]
-    if kind == "truncated":
-        return line[: max(1, len(line) // 2)]
-    if kind == "array":
-        return f"[{line}]"
-    try:
-        record = json.loads(line)
-    except ValueError:
-        record = None
-    without_id = {k: v for k, v in record.items() if k != "id"} if isinstance(record, dict) else {"note": "no id"}
-    return _encode(without_id)
-
-
-def write_jsonl(
-    path: Path,
-    records: Iterable,
-    *,
-    expected: int,
-    malformed: int = 0,
-    extra: Sequence[bytes] = (),
-    rng: random.Random | None = None,
-    mutate: Callable[[list], list] | None = None,
-) -> int:
-    """Stream records (objects, or already encoded JSON lines) to ``path`` as UTF-8 JSON lines.
-
-    Returns how many records it wrote (mutate may have made some of them invalid).
-
-    ``malformed`` bad lines are spread evenly (a rotation of not-JSON text, a
-    truncated object, an array, an object without ``id``); the last of them is
-    the file's final line, truncated and without a trailing newline. ``extra``
-    lines go after the records, before that truncated tail.
-    """
-    rng = rng or random.Random(0)
-    if mutate is not None:  # a test hook: small files only, so a list is fine
-        # Fresh objects (a JSON round trip): the hook may edit them in place
-        # without touching the world's cached records.
-        records = mutate([json.loads(r if isinstance(r, str) else _encode(r)) for r in records])
-        lines: Iterable[str] = map(_encode, records)
-    else:  # the generator's items arrive already encoded
-        lines = (r if isinstance(r, str) else _encode(r) for r in records)
-    inside = max(0, malformed - 1)  # the last one is the truncated tail
-    positions = [max(1, (j + 1) * expected // (inside + 1)) for j in range(inside)]
-    written = bad = 0
-    last_line = '{"id":"'
-    with open(path, "wb") as out:
-        buffer: list[str] = []
-        for last_line in lines:
-            buffer.append(last_line)
-            written += 1
-            while bad < inside and positions[bad] <= written:
-                buffer.append(_malformed(_MALFORMED_KINDS[bad % 4], last_line, rng))
-                bad += 1
-            if len(buffer) >= 4096:
-                out.write(("\n".join(buffer) + "\n").encode())
-                buffer.clear()
-        for bad in range(bad, inside):  # fewer records than expected: the rest go at the end
-            buffer.append(_malformed(_MALFORMED_KINDS[bad % 4], last_line, rng))
-        if buffer:
-            out.write(("\n".join(buffer) + "\n").encode())
-        for raw in extra:
-            out.write(raw if raw.endswith(b"\n") else raw + b"\n")
-        if malformed > 0:
-            out.write(last_line[: max(1, len(last_line) * 3 // 5)].encode())
-    return written

@@ -165,8 +165,8 @@ class Handler(BaseHTTPRequestHandler):
             self._serve(method, organization, relative, query)
         except _Aborted:
             pass
-        except (ConnectionError, TimeoutError, OSError):
-            self.close_connection = True  # the client hung up
+        except OSError:  # ConnectionError, TimeoutError...: the client hung up
+            self.close_connection = True
         except Exception:  # a bug, or a mutate hook that raised: say so, keep serving
             traceback.print_exc()
             self.close_connection = True
@@ -176,7 +176,7 @@ class Handler(BaseHTTPRequestHandler):
             headers = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
             logged_path = path if relative is None else relative
             sim._record(RequestRecord(method, logged_path, query, self.status, self.bytes_sent, self.complete, headers))
-        if self.close_connection and self.cut:  # after the record: the client may retry at once
+        if self.cut:  # only after the record: the client may retry at once
             self._reset_connection()
 
     def _discard_body(self) -> None:
@@ -316,7 +316,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.response_headers["Content-Range"] = f"bytes {first}-{last}/{size}"
         length = max(0, last - first + 1)
         self.response_headers.update({"Accept-Ranges": "bytes", "ETag": etag})
-        reset_after = sim.faults.take_reset()
+        reset_after = sim.faults.take_reset() if self.method == "GET" else None
         self._start(status, "application/x-ndjson", length)
         if self.method == "HEAD":
             self.complete = True

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from .faults import Faults
-from .generator import ALL_FILES, JobSpec, World, generate_job, new_id
+from .generator import ALL_FILES, JobSpec, generate_job
 from .handler import FILE_PATH, RateLimiter, RequestRecord, SimulatorHTTPServer
 from .jobs import (
     PERIODS,
@@ -35,6 +35,7 @@ from .jobs import (
     format_window,
     truncate,
 )
+from .world import World, new_id
 
 # The request log keeps the newest records only, so that a demo can run for days.
 _LOG_LIMIT = 100_000
@@ -379,6 +380,8 @@ class GladlySimulator:
         mutate: Callable[[str, list[dict]], list[dict]] | None,
         extra_lines: Mapping[str, Sequence[bytes]] | None,
     ) -> None:
+        if fraction_digits not in (3, 6, 9):
+            raise ValueError("fraction_digits must be 3, 6 or 9")
         if isinstance(files, str):
             raise TypeError("files must be a sequence of file names, not one string")
         unknown = set(files or ()) - set(ALL_FILES) | set(extra_lines or {}) - set(ALL_FILES)
