@@ -407,12 +407,12 @@ def test_reset_cuts_the_body_then_downloads_work_again(sim: GladlySimulator) -> 
 
 
 def test_stall_trips_client_timeouts_then_stops(sim: GladlySimulator) -> None:
-    sim.faults.stall_seconds, sim.faults.stalls = 1.0, 1
+    sim.faults.stall_seconds, sim.faults.stalls = 0.6, 1
     with client(sim) as http:
         started = time.perf_counter()
         with pytest.raises(httpx.ReadTimeout):
-            http.get("/export/jobs", timeout=0.2)
-        assert time.perf_counter() - started < 0.8
+            http.get("/export/jobs", timeout=0.15)
+        assert time.perf_counter() - started < 0.5
         assert http.get("/export/jobs", timeout=0.5).status_code == 200
     # The log is in order of completion: the stalled request ends last, cut short
     # because its client had gone by the time the body was due.

@@ -78,7 +78,7 @@ def write_jsonl(
         # Fresh objects (a JSON round trip): the hook may edit them in place
         # without touching the world's cached records.
         records = mutate([json.loads(r if isinstance(r, str) else encode(r)) for r in records])
-        lines: Iterable[str] = map(_encode, records)
+        lines: Iterable[str] = map(encode, records)
     else:  # the generator's items arrive already encoded
         lines = (r if isinstance(r, str) else encode(r) for r in records)
     inside = max(0, malformed - 1)  # the last one is the truncated tail

@@ -47,6 +47,12 @@ _HOURLY_ACTIVITY = (
 )  # fmt: skip
 
 
+def _default_files(conversations: int, conversation_items: int | None) -> tuple[str, ...]:
+    """All four files, or none for a window without activity (the contract allows both)."""
+    activity = conversation_items if conversation_items is not None else conversations
+    return ALL_FILES if activity else ()
+
+
 class GladlySimulator:
     """A Gladly organization on 127.0.0.1. See the package docstring for an example."""
 
@@ -309,7 +315,7 @@ class GladlySimulator:
                 continue
             job = self._new_job("COMPLETED", updated, window_start=start, fraction_digits=self._history_digits(start))
             conversations, items = self._history_volume(start)
-            files = ALL_FILES if (items if items is not None else conversations) else ()
+            files = _default_files(conversations, items)
             job.files = files
             job.spec = JobSpec(
                 job.id, job.ordinal, job.start_at, job.end_at, files, conversations, items, self._malformed_per_job
@@ -388,18 +394,18 @@ class GladlySimulator:
         if unknown:
             raise ValueError(f"unknown files {sorted(unknown)}; known: {ALL_FILES}")
         conversations = self.conversations_per_job if conversations is None else conversations
-        if files is None:  # a window without activity lists no files
-            files = ALL_FILES if (conversation_items if conversation_items is not None else conversations) else ()
+        if files is None:
+            files = _default_files(conversations, conversation_items)
         extra = tuple(sorted((name, tuple(lines)) for name, lines in (extra_lines or {}).items()))
         spec = JobSpec(
             job.id, job.ordinal, job.start_at, job.end_at, tuple(sorted(set(files))),
             conversations, conversation_items, malformed_lines, extra,
         )  # fmt: skip
-        job.spec, job.mutate, job.files = spec, mutate, spec.files
+        job.spec, job.mutate = spec, mutate
         self._ensure_files(job)  # before the job shows as COMPLETED, as at Gladly
         with self._lock:
             self._set_updated(job, updated, fraction_digits)
-            job.status = "COMPLETED"
+            job.status, job.files = "COMPLETED", spec.files
             self._jobs[job.id] = job
 
     def _in_progress(self, job_id: str) -> Job:
