@@ -29,9 +29,10 @@ Sections (``--only``, comma-separated; default all):
 * ``noop``: one more materialization with no new job: HTTP requests and seconds.
 * ``memory``: peak RSS of the materialising process at N and 2N rows.
 
-The initial, incremental and no-op materializations share one Dagster instance
-on disk (SQLite, fresh at the start), because each is its own process and the
-asset's cursor lives in the instance; the memory runs use ephemeral instances.
+Every materialization runs on an ephemeral Dagster instance with the in-process
+executor. The asset keeps its cursor in its materialization metadata, so the
+incremental and no-op processes first replay (untimed) the materializations the
+earlier processes recorded: the same state one long-lived instance would hold.
 """
 
 from __future__ import annotations
@@ -96,11 +97,14 @@ def child_gladly(spec: dict) -> dict:
     assets = build_gladly_assets()
     gladly = GladlyResource(**spec["gladly"])
     selection = [dg.AssetKey([SCHEMA, name]) for name in spec["tables"]]
-    if spec.get("dagster_home"):
-        instance = dg.DagsterInstance.local_temp(tempdir=spec["dagster_home"])
-    else:
-        instance = dg.DagsterInstance.ephemeral()
-    with instance:
+    from gladly_assets.tables import TABLES
+
+    state = Path(spec["state"]) if spec.get("state") else None
+    with dg.DagsterInstance.ephemeral() as instance:
+        # The previous runs' materializations, replayed: the asset's cursor lives in them.
+        if state is not None and state.exists():
+            for text in json.loads(state.read_text()):
+                instance.report_runless_asset_event(dg.deserialize_value(text, dg.AssetMaterialization))
         started_wall = time.time()
         started = time.perf_counter()
         result = dg.materialize(
@@ -126,6 +130,13 @@ def child_gladly(spec: dict) -> dict:
             event.asset_key.path[-1] for event in result.get_asset_materialization_events()
         )
         breakdown = _gladly_breakdown(instance, result.run_id, started_wall, seconds)
+        if state is not None:
+            latest = [instance.get_latest_materialization_event(table.asset_key) for table in TABLES]
+            state.write_text(json.dumps([
+                dg.serialize_value(event.asset_materialization)
+                for event in latest
+                if event is not None and event.asset_materialization is not None
+            ]))
     gladly.close()
     rows = {}
     with duckdb.connect(spec["db"], read_only=True) as connection:
@@ -485,81 +496,94 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[Results, Bench]:
     return results, bench
 
 
-def timeline(bench, results, sim, only, files_dir, incremental_items, incremental_customers) -> None:
-    from datetime import timedelta
-
+def timeline(bench: Bench, results: Results, sim, only: set[str], files_dir: Path,
+             incremental_items: int, incremental_customers: int) -> None:
+    """Initial load, then the incremental job, then a no-op: one Gladly organization, one
+    Dagster instance and one DuckDB file per contender, each run in its own process."""
     args, workdir, n = bench.args, bench.workdir, bench.rows
-    home = workdir / "dagster-home"
-    gladly_db = workdir / "gladly-assets.duckdb"
-    ceiling_db = workdir / "ceiling.duckdb"
-    items_columns = table_columns(ITEMS_TABLE)
-    customers_columns = table_columns(CUSTOMERS_TABLE)
 
-    # ---- one job with N conversation items (and the few customers, agents, topics they touch)
     bench.progress(f"generating a job with {n:,} conversation items (not timed)")
     started = time.perf_counter()
     job = sim.complete_job(conversation_items=n)
-    items_file = files_dir / f"{job['id']}-{ITEMS_TABLE}.jsonl"
-    shutil.copyfile(sim.file_path(job["id"], f"{ITEMS_TABLE}.jsonl"), items_file)
-    customers_file_1 = files_dir / f"{job['id']}-{CUSTOMERS_TABLE}.jsonl"
-    shutil.copyfile(sim.file_path(job["id"], f"{CUSTOMERS_TABLE}.jsonl"), customers_file_1)
-    size = items_file.stat().st_size
-    results.info["initial_bytes"] = size
-    results.info["generation_seconds"] = time.perf_counter() - started
-    bench.progress(f"generated {size / 1e6:,.1f} MB in {results.info['generation_seconds']:.1f} s")
-
-    gladly_spec = {
-        "kind": "gladly",
-        "gladly": gladly_settings(sim),
-        "db": str(gladly_db),
-        "dagster_home": str(home),
+    items_file = copy_file(sim, job, ITEMS_TABLE, files_dir)
+    customers_file = copy_file(sim, job, CUSTOMERS_TABLE, files_dir)
+    results.info["initial_bytes"] = items_file.stat().st_size
+    results.info["initial_other_rows"] = {
+        name: count_lines(sim.file_path(job["id"], name)) for name in job["files"] if name != f"{ITEMS_TABLE}.jsonl"
     }
-    # gladly-assets first: the state the incremental and no-op sections continue from.
+    bench.progress(
+        f"generated {results.info['initial_bytes'] / 1e6:,.1f} MB in {time.perf_counter() - started:.1f} s"
+    )
+
+    state = {
+        "gladly": {
+            "kind": "gladly",
+            "gladly": gladly_settings(sim),
+            "db": str(workdir / "gladly-assets.duckdb"),
+            "state": str(workdir / "dagster-materializations.json"),
+        },
+        "ceiling_db": str(workdir / "ceiling.duckdb"),
+        "customers_files": [str(customers_file)],
+    }
+    # gladly-assets first: the incremental and no-op sections continue from its state.
     try:
         results.initial["gladly-assets"] = bench.run_child(
-            "initial: gladly-assets", {**gladly_spec, "tables": [ITEMS_TABLE]}
+            "initial: gladly-assets", {**state["gladly"], "tables": [ITEMS_TABLE]}
         )
     except ChildFailed:
-        results.skipped["timeline"] = "the initial gladly-assets load failed"
+        results.skipped["incremental"] = results.skipped["noop"] = "the initial gladly-assets load failed"
         return
     ceiling_spec = {
         "kind": "ceiling_load",
-        "db": str(ceiling_db),
-        "tables": [{"name": ITEMS_TABLE, "files": [str(items_file)], "columns": items_columns}],
+        "db": state["ceiling_db"],
+        "tables": [{"name": ITEMS_TABLE, "files": [str(items_file)], "columns": table_columns(ITEMS_TABLE)}],
     }
     try:
         results.initial["ceiling"] = bench.run_child("initial: ceiling (DuckDB read_json)", ceiling_spec)
     except ChildFailed:
-        pass
+        results.skipped["incremental"] = "the ceiling's initial load failed"
     if "initial" in only:
         if args.skip_naive:
             results.skipped["naive"] = "--skip-naive"
         else:
+            naive_db = workdir / "naive.duckdb"
+            spec = {"kind": "naive", "file": str(items_file), "db": str(naive_db), "table": ITEMS_TABLE}
             try:
-                results.initial["naive"] = bench.run_child(
-                    "initial: naive",
-                    {"kind": "naive", "file": str(items_file), "db": str(workdir / "naive.duckdb"), "table": ITEMS_TABLE},
-                )
+                results.initial["naive"] = bench.run_child("initial: naive", spec)
             except ChildFailed:
                 pass
-            (workdir / "naive.duckdb").unlink(missing_ok=True)
+            naive_db.unlink(missing_ok=True)
         run_dlt(bench, results, items_file)
 
-    if "incremental" in only:
-        incremental(bench, results, sim, gladly_spec, ceiling_db, customers_file_1, files_dir,
-                    incremental_items, incremental_customers, items_columns, customers_columns)
-    if "noop" in only:
-        # The same tables as before: any table never materialised would load for the first time.
-        tables = [ITEMS_TABLE, CUSTOMERS_TABLE] if "incremental" in results.info.get("done", ()) else [ITEMS_TABLE]
+    tables = [ITEMS_TABLE]
+    if "incremental" in only and "incremental" not in results.skipped:
+        try:
+            incremental(bench, results, sim, state, files_dir, incremental_items, incremental_customers)
+            tables = [ITEMS_TABLE, CUSTOMERS_TABLE]
+        except ChildFailed:
+            results.skipped.setdefault("noop", "the incremental section failed")
+    if "noop" in only and "noop" not in results.skipped:
+        # The tables materialised before: a table never materialised would load for the first time.
         sim.clear_log()
         try:
-            result = bench.run_child("no-op: gladly-assets", {**gladly_spec, "tables": tables})
+            result = bench.run_child("no-op: gladly-assets", {**state["gladly"], "tables": tables})
         except ChildFailed:
             return
-        log = sim.request_log
-        result["requests"] = [f"{record.method} {record.path} -> {record.status}" for record in log]
+        result["requests"] = [f"{record.method} {record.path} -> {record.status}" for record in sim.request_log]
+        result["tables"] = tables
         results.noop = result
-        del timedelta
+
+
+def copy_file(sim, job: dict, table: str, files_dir: Path) -> Path:
+    """The job's file, copied to local disk for the contenders that read files directly."""
+    path = files_dir / f"{job['id']}-{table}.jsonl"
+    shutil.copyfile(sim.file_path(job["id"], f"{table}.jsonl"), path)
+    return path
+
+
+def count_lines(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
 
 
 def run_dlt(bench: Bench, results: Results, items_file: Path) -> None:
@@ -573,6 +597,7 @@ def run_dlt(bench: Bench, results: Results, items_file: Path) -> None:
         print("dlt: not installed", flush=True)
         return
     results.info["dlt_python"] = python
+    results.info["dlt_duckdb"] = module_version(python, "duckdb")
     spec = {
         "kind": "dlt",
         "file": str(items_file),
@@ -583,7 +608,6 @@ def run_dlt(bench: Bench, results: Results, items_file: Path) -> None:
     }
     try:
         results.initial["dlt"] = bench.run_child("initial: dlt", spec, python=python)
-        results.info["dlt_duckdb"] = _module_version(python, "duckdb")
     except ChildFailed:
         pass
     (workdir / "dlt.duckdb").unlink(missing_ok=True)
@@ -594,12 +618,12 @@ def run_dlt(bench: Bench, results: Results, items_file: Path) -> None:
 def find_dlt_python(explicit: str | None) -> str | None:
     candidates = [explicit] if explicit else [sys.executable, os.environ.get("BENCH_DLT_PYTHON"), *DEFAULT_DLT_PYTHONS]
     for candidate in candidates:
-        if candidate and Path(candidate).exists() and _module_version(candidate, "dlt"):
+        if candidate and Path(candidate).exists() and module_version(candidate, "dlt"):
             return candidate
     return None
 
 
-def _module_version(python: str, module: str) -> str | None:
+def module_version(python: str, module: str) -> str | None:
     try:
         out = subprocess.run(
             [python, "-c", f"import {module}; print({module}.__version__)"],
@@ -608,65 +632,316 @@ def _module_version(python: str, module: str) -> str | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
-def incremental(bench, results, sim, gladly_spec, ceiling_db, customers_file_1, files_dir,
-                incremental_items, incremental_customers, items_columns, customers_columns) -> None:
+def incremental(bench: Bench, results: Results, sim, state: dict, files_dir: Path,
+                incremental_items: int, incremental_customers: int) -> None:
     from datetime import timedelta
 
-    workdir = bench.workdir
     maker = CustomerMaker()
     seeded_ids: list[str] = []
     half = incremental_customers // 2
+    customers_name = f"{CUSTOMERS_TABLE}.jsonl"
 
-    # ---- prerequisite: customers whose newer versions the incremental job will carry
+    # ---- prerequisite (not timed): a customers job, loaded by both contenders, so that
+    # the incremental job has existing customers to update.
     def seed_customers(file_name: str, records: list[dict]) -> list[dict]:
-        if file_name != f"{CUSTOMERS_TABLE}.jsonl":
+        if file_name != customers_name:
             return records
         made = maker.make(records, half, version=1)
         seeded_ids.extend(record["id"] for record in made)
         return made
 
-    bench.progress(f"generating a customers job ({half:,} customers) and the incremental job (not timed)")
+    bench.progress(f"generating a customers job with {half:,} customers (not timed)")
     sim.advance(timedelta(days=1))
-    seed_job = sim.complete_job(files=[f"{CUSTOMERS_TABLE}.jsonl"], mutate=seed_customers)
-    customers_file_2 = files_dir / f"{seed_job['id']}-{CUSTOMERS_TABLE}.jsonl"
-    shutil.copyfile(sim.file_path(seed_job["id"], f"{CUSTOMERS_TABLE}.jsonl"), customers_file_2)
+    seed_job = sim.complete_job(files=[customers_name], mutate=seed_customers)
+    state["customers_files"].append(str(copy_file(sim, seed_job, CUSTOMERS_TABLE, files_dir)))
+    results.info["prerequisite_customers"] = bench.run_child(
+        "incremental prerequisite: gladly-assets loads the customers table",
+        {**state["gladly"], "tables": [CUSTOMERS_TABLE]},
+    )
+    bench.run_child(
+        "incremental prerequisite: ceiling loads the customers table",
+        {
+            "kind": "ceiling_load",
+            "db": state["ceiling_db"],
+            "tables": [{"name": CUSTOMERS_TABLE, "files": state["customers_files"],
+                        "columns": table_columns(CUSTOMERS_TABLE)}],
+        },
+    )
 
-    # ---- the incremental job: N/10 new items, N/25 customers (half updates, half new)
+    # ---- the incremental job: N/10 new items, N/25 customers of which half are updates.
     def incremental_customers_hook(file_name: str, records: list[dict]) -> list[dict]:
-        if file_name != f"{CUSTOMERS_TABLE}.jsonl":
+        if file_name != customers_name:
             return records
         return maker.make(records, half, ids=seeded_ids, version=2) + maker.make(records, half, version=2)
 
+    bench.progress(
+        f"generating the incremental job: {incremental_items:,} items, {2 * half:,} customers (not timed)"
+    )
     sim.advance(timedelta(days=1))
     job = sim.complete_job(conversation_items=incremental_items, mutate=incremental_customers_hook)
-    new_files = {}
-    for name in (ITEMS_TABLE, CUSTOMERS_TABLE):
-        new_files[name] = files_dir / f"{job['id']}-{name}.jsonl"
-        shutil.copyfile(sim.file_path(job["id"], f"{name}.jsonl"), new_files[name])
-    results.info["incremental_bytes"] = sum(path.stat().st_size for path in new_files.values())
+    files = {name: copy_file(sim, job, name, files_dir) for name in (ITEMS_TABLE, CUSTOMERS_TABLE)}
+    results.info["incremental_bytes"] = sum(path.stat().st_size for path in files.values())
+    results.info["incremental_rows"] = {name: count_lines(path) for name, path in files.items()}
 
-    try:
-        # Prerequisite, not timed in the report: load the customers table (the seed job).
-        # The asset materialised the same way, so it sees the seed job as already applied.
-        sim.advance(timedelta(0))
-        prep_job_hidden = None  # noqa: F841 (the incremental job is already listed; see below)
-    finally:
-        pass
-    # The incremental job is listed already, so the prerequisite run must not see it: load
-    # the customers table from a simulator view without it is not possible, hence the order
-    # above is reversed below by loading customers before the incremental job exists.
-    raise NotImplementedError
+    tables = [ITEMS_TABLE, CUSTOMERS_TABLE]
+    results.incremental["gladly-assets"] = bench.run_child(
+        "incremental: gladly-assets", {**state["gladly"], "tables": tables}
+    )
+    results.incremental["ceiling"] = bench.run_child(
+        "incremental: ceiling (DuckDB DELETE + INSERT)",
+        {
+            "kind": "ceiling_merge",
+            "db": state["ceiling_db"],
+            "tables": [{"name": name, "files": [str(files[name])], "columns": table_columns(name)} for name in tables],
+        },
+    )
 
 
 def memory(bench: Bench, results: Results, data_dir: Path) -> None:
-    raise NotImplementedError
+    """Peak RSS of a materialising process at N and 2N rows: a fresh organization, Dagster
+    instance (ephemeral) and DuckDB file each time."""
+    for rows in (bench.rows, 2 * bench.rows):
+        sim = make_simulator(data_dir)
+        db = bench.workdir / f"memory-{rows}.duckdb"
+        try:
+            bench.progress(f"generating a job with {rows:,} conversation items (not timed; reused if cached)")
+            job = sim.complete_job(conversation_items=rows)
+            size = sim.file_path(job["id"], f"{ITEMS_TABLE}.jsonl").stat().st_size
+            result = bench.run_child(
+                f"memory: gladly-assets at {rows:,} rows",
+                {"kind": "gladly", "gladly": gladly_settings(sim), "db": str(db),
+                 "tables": [ITEMS_TABLE]},
+            )
+            result["bytes"] = size
+            results.memory[rows] = result
+        except ChildFailed:
+            return
+        finally:
+            sim.stop()
+            db.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------- report
+
+
+def fmt_bytes(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / GiB:.2f} GiB" if value >= GiB else f"{value / MiB:,.0f} MiB"
+
+
+def fmt_rows(rows: dict | int | None) -> str:
+    if rows is None:
+        return "-"
+    return f"{sum(rows.values()) if isinstance(rows, dict) else rows:,}"
+
+
+def row_line(name: str, result: dict, rows: int, size: int, ceiling: dict | None) -> str:
+    seconds = result["seconds"]
+    ratio = f"{seconds / ceiling['seconds']:.2f}x" if ceiling else "-"
+    return (
+        f"{name:<40} {seconds:>9.2f} {rows:>12,} {rows / seconds:>11,.0f} {size / 1e6 / seconds:>8,.1f} "
+        f"{fmt_bytes(result['peak_rss']):>10} {ratio:>11}"
+    )
+
+
+HEADER = f"{'contender':<40} {'seconds':>9} {'rows':>12} {'rows/s':>11} {'MB/s':>8} {'peak RSS':>10} {'vs ceiling':>11}"
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for package in ("duckdb", "polars", "dagster", "pyarrow"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def machine() -> str:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores"
+        + (f" ({model})" if model else "")
+        + f", {ram / GiB:.1f} GiB RAM"
+    )
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def report(args: argparse.Namespace, results: Results, bench: Bench) -> list[tuple[str, str, bool]]:
+    n = args.rows
+    info = results.info
+    out: list[str] = []
+    targets: list[tuple[str, str, bool]] = []
+    v = versions()
+    dlt = ""
+    if "dlt" in results.initial:
+        dlt = f", dlt {results.initial['dlt'].get('version')} (duckdb {info.get('dlt_duckdb')}, {info.get('dlt_python')})"
+    out.append(f"gladly-assets ingest benchmark, {time.strftime('%Y-%m-%d %H:%M %Z')}, --rows {n:,}")
+    out.append(f"machine: {machine()}")
+    out.append("versions: " + ", ".join(f"{name} {value}" for name, value in v.items()) + dlt)
+
+    if results.initial:
+        size = info["initial_bytes"]
+        other = ", ".join(f"{name} {count:,} lines" for name, count in info.get("initial_other_rows", {}).items())
+        out += ["", f"1. initial load: one job with {n:,} conversation items ({size / 1e6:,.1f} MB of JSONL; "
+                f"the job's other files: {other}) into a fresh DuckDB file", HEADER]
+        ceiling = results.initial.get("ceiling")
+        names = {
+            "gladly-assets": "gladly-assets",
+            "ceiling": "ceiling (DuckDB read_json)",
+            "naive": "naive (json.loads, Arrow, DuckDB)",
+            "dlt": "dlt (duckdb, merge on id)",
+        }
+        for key, label in names.items():
+            if key in results.initial:
+                result = results.initial[key]
+                rows = result["rows"][ITEMS_TABLE]
+                out.append(row_line(label, result, rows, size, ceiling))
+            else:
+                out.append(f"{label:<40} {key}: {results.skipped.get(key, 'failed')}")
+        gladly = results.initial["gladly-assets"]
+        if gladly.get("breakdown"):
+            out.append("    gladly-assets time: " + ", ".join(f"{k} {s:.2f} s" for k, s in gladly["breakdown"].items()))
+        if ceiling:
+            ratio = gladly["seconds"] / ceiling["seconds"]
+            targets.append((f"initial load <= {INITIAL_MAX_VS_CEILING:g}x ceiling (aim 1.5x)", f"{ratio:.2f}x",
+                            ratio <= INITIAL_MAX_VS_CEILING))
+        if "naive" in results.initial:
+            speedup = results.initial["naive"]["seconds"] / gladly["seconds"]
+            targets.append((f"initial load >= {INITIAL_MIN_VS_NAIVE:g}x faster than naive", f"{speedup:.2f}x",
+                            speedup >= INITIAL_MIN_VS_NAIVE))
+
+    if results.incremental:
+        rows_in = info["incremental_rows"]
+        total = sum(rows_in.values())
+        out += ["", f"2. incremental: one more job, {rows_in[ITEMS_TABLE]:,} new conversation items and "
+                f"{rows_in[CUSTOMERS_TABLE]:,} customers ({info['incremental_customers'] // 2:,} of them new "
+                f"versions of loaded customers), {info['incremental_bytes'] / 1e6:,.1f} MB, merged into (1)", HEADER]
+        ceiling = results.incremental.get("ceiling")
+        for key, label in (("gladly-assets", "gladly-assets"), ("ceiling", "ceiling (DuckDB DELETE + INSERT)")):
+            if key in results.incremental:
+                out.append(row_line(label, results.incremental[key], total, info["incremental_bytes"], ceiling))
+        gladly = results.incremental["gladly-assets"]
+        if gladly.get("breakdown"):
+            out.append("    gladly-assets time: " + ", ".join(f"{k} {s:.2f} s" for k, s in gladly["breakdown"].items()))
+        for name, meta in gladly.get("metadata", {}).items():
+            out.append(
+                f"    gladly-assets {name}: {meta.get('rows_inserted') or 0:,} inserted, "
+                f"{meta.get('rows_updated') or 0:,} updated; table now {gladly['rows'][name]:,} rows"
+                + (f" (ceiling: {ceiling['rows'][name]:,})" if ceiling else "")
+            )
+        if ceiling:
+            ratio = gladly["seconds"] / ceiling["seconds"]
+            targets.append((f"incremental <= {INCREMENTAL_MAX_VS_CEILING:g}x ceiling", f"{ratio:.2f}x",
+                            ratio <= INCREMENTAL_MAX_VS_CEILING))
+
+    if results.noop is not None:
+        noop = results.noop
+        requests = noop["requests"]
+        out += ["", f"3. no-op: one more materialization of {', '.join(noop['tables'])} with no new job"]
+        out.append(
+            f"{'gladly-assets':<40} {noop['seconds']:>9.2f} s, {len(requests)} HTTP request(s): "
+            + ("; ".join(requests) or "none")
+            + f"; materializations recorded: {len(noop['materialized'])}; peak RSS {fmt_bytes(noop['peak_rss'])}"
+        )
+        targets.append((f"no-op makes exactly {NOOP_REQUESTS} HTTP request", str(len(requests)),
+                        len(requests) == NOOP_REQUESTS))
+
+    if results.memory:
+        out += ["", "4. memory: peak RSS of the materialising process (fresh instance, DuckDB file and job each)",
+                f"{'rows':>12} {'MB of JSONL':>12} {'seconds':>9} {'rows/s':>11} {'peak RSS':>10}"]
+        for rows, result in sorted(results.memory.items()):
+            out.append(
+                f"{result['rows'][ITEMS_TABLE]:>12,} {result['bytes'] / 1e6:>12,.1f} {result['seconds']:>9.2f} "
+                f"{rows / result['seconds']:>11,.0f} {fmt_bytes(result['peak_rss']):>10}"
+            )
+        if n in results.memory:
+            peak = results.memory[n]["peak_rss"]
+            targets.append((f"peak RSS < {fmt_bytes(MEMORY_MAX_BYTES)} at {n:,} rows", fmt_bytes(peak),
+                            peak < MEMORY_MAX_BYTES))
+        if n in results.memory and 2 * n in results.memory:
+            growth = results.memory[2 * n]["peak_rss"] / results.memory[n]["peak_rss"] - 1
+            out.append(f"    growth from {n:,} to {2 * n:,} rows: {growth:+.1%}")
+            targets.append((f"peak RSS growth {n:,} -> {2 * n:,} rows <= {MEMORY_MAX_GROWTH:.0%}", f"{growth:+.1%}",
+                            growth <= MEMORY_MAX_GROWTH))
+
+    if targets:
+        out += ["", "targets"]
+        out += [f"  {name:<52} {value:>10}  {verdict(ok)}" for name, value, ok in targets]
+    if bench.errors:
+        out += ["", "errors"] + [f"  {error}" for error in bench.errors]
+    print("\n".join(out), flush=True)
+    return targets
+
+
+# ---------------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="conversation items in the initial job (N)")
+    parser.add_argument("--skip-dlt", action="store_true", help="do not run the dlt contender")
+    parser.add_argument("--skip-naive", action="store_true", help="do not run the naive contender")
+    parser.add_argument("--workdir", type=Path, help="keep files here (default: a temporary directory, removed)")
+    parser.add_argument(
+        "--only", default=",".join(SECTIONS),
+        help=f"comma-separated sections to run, among {','.join(SECTIONS)} (default: all)",
+    )
+    parser.add_argument("--dlt-python", help="a Python that can import dlt (default: search, see above)")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    args = parser.parse_args(argv)
+    args.only = [part.strip() for part in args.only.split(",") if part.strip()]
+    unknown = set(args.only) - set(SECTIONS)
+    if unknown or not args.only:
+        parser.error(f"--only takes sections among {', '.join(SECTIONS)}; got {args.only}")
+    if args.rows < 100:
+        parser.error("--rows must be at least 100")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    raise NotImplementedError
+    args = parse_args(argv)
+    owned = args.workdir is None
+    workdir = Path(tempfile.mkdtemp(prefix="gladly-bench-")) if owned else args.workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    try:
+        results, bench = run(args, workdir)
+        targets = report(args, results, bench)
+        bench.progress(f"benchmark done in {time.perf_counter() - started:.0f} s")
+        if args.json:
+            args.json.write_text(json.dumps({
+                "rows": args.rows,
+                "initial": results.initial,
+                "incremental": results.incremental,
+                "noop": results.noop,
+                "memory": {str(k): v for k, v in results.memory.items()},
+                "info": results.info,
+                "skipped": results.skipped,
+                "targets": [{"target": t, "value": value, "pass": ok} for t, value, ok in targets],
+                "errors": bench.errors,
+            }, indent=2, default=str))
+        return 1 if bench.errors else 0
+    finally:
+        if owned:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,12 @@ def build_export_jobs_sensor(
         seen = Cursor.deserialize(context.cursor)
         try:
             listed = gladly.list_jobs()
-        except (GladlyConfigError, GladlyRetriesExhausted) as error:
+        except GladlyConfigError as error:
+            return dg.SkipReason(
+                f"Gladly is not configured: {error} Set GLADLY_ORGANIZATION, GLADLY_AGENT_EMAIL and "
+                "GLADLY_API_TOKEN (and GLADLY_DOMAIN or GLADLY_BASE_URL if needed) for this code location."
+            )
+        except GladlyRetriesExhausted as error:
             return dg.SkipReason(f"Cannot reach Gladly: {error}")
         except GladlyError as error:  # 401, 403, unknown organization: the settings need fixing
             return dg.SkipReason(f"Gladly refused the request: {error}")
