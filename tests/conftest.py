@@ -1,57 +1,54 @@
-"""Shared fixtures: a real Gladly simulator on 127.0.0.1 and a resource pointed at it."""
+"""Shared fixtures: real Gladly simulators on 127.0.0.1, resources pointed at them,
+and an ephemeral Dagster instance."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import dagster as dg
 import pytest
 
 from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.simulator import GladlySimulator
 
-# Tests should not sleep for real backoff.
-FAST_BACKOFF = {"backoff_initial_seconds": 0.01, "backoff_max_seconds": 0.05}
+from .helpers import gladly_resource, make_simulator
 
 
 @pytest.fixture
 def simulator() -> Iterator[GladlySimulator]:
-    """A small, seeded simulator with 14 days of daily jobs, frozen clock, no rate limiting surprises."""
+    """As Gladly behaves: 14 days of daily jobs, a real-time clock, 10 requests/s per method."""
     with GladlySimulator(seed=7, frequency="DAILY") as sim:
         yield sim
 
 
 @pytest.fixture
-def gladly(simulator: GladlySimulator) -> Iterator[GladlyResource]:
-    resource = GladlyResource(
-        organization=simulator.organization,
-        agent_email=simulator.agent_email,
-        api_token=simulator.api_token,
-        base_url=simulator.base_url,
-        **FAST_BACKOFF,
-    )
-    yield resource
-    # Close keep-alive connections before the simulator shuts down.
-    resource.close()
+def sim() -> Iterator[GladlySimulator]:
+    """For the asset tests: a frozen clock and no rate limit, so request counts are exact."""
+    with make_simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.DagsterInstance.ephemeral() as ephemeral:
+        yield ephemeral
 
 
 @pytest.fixture
 def make_gladly(simulator: GladlySimulator) -> Iterator[Callable[..., GladlyResource]]:
-    """Build resources against the simulator with some settings changed; all closed afterwards."""
+    """Build resources against ``simulator`` with some settings changed; all closed afterwards."""
     made: list[GladlyResource] = []
 
     def make(**overrides: Any) -> GladlyResource:
-        settings: dict[str, Any] = {
-            "organization": simulator.organization,
-            "agent_email": simulator.agent_email,
-            "api_token": simulator.api_token,
-            "base_url": simulator.base_url,
-            **FAST_BACKOFF,
-            **overrides,
-        }
-        made.append(GladlyResource(**settings))
+        made.append(gladly_resource(simulator, **overrides))
         return made[-1]
 
     yield make
     for resource in made:
         resource.close()
+
+
+@pytest.fixture
+def gladly(make_gladly: Callable[..., GladlyResource]) -> GladlyResource:
+    return make_gladly()

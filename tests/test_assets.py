@@ -8,7 +8,6 @@ import hashlib
 import json
 from datetime import timedelta
 
-import dagster as dg
 import duckdb
 import pytest
 
@@ -17,21 +16,11 @@ from gladly_assets.cursor import read_cursor
 from gladly_assets.resources.gladly import parse_instant
 from gladly_assets.tables import TABLES, TABLES_BY_NAME
 
-from .helpers import assert_tables_match, column_types, make_simulator, materialize, table_rows
+from .helpers import assert_tables_match, column_types, materialize, table_rows
 
 CUSTOMERS = TABLES_BY_NAME["customers"]
 
 
-@pytest.fixture
-def sim():
-    with make_simulator() as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def instance():
-    with dg.DagsterInstance.ephemeral() as ephemeral:
-        yield ephemeral
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import psutil
 
 from gladly_assets.tables import TABLES_BY_NAME
 
-from .helpers import FROZEN_NOW, assert_tables_match, make_simulator, materialize, table_rows
+from .helpers import assert_tables_match, make_simulator, materialize, table_rows
 
 ITEMS = TABLES_BY_NAME["conversation_items"]
 

@@ -4,26 +4,15 @@ from datetime import timedelta
 
 import dagster as dg
 import duckdb
-import pytest
 
 from gladly_assets.checks import ID_IS_UNIQUE, NO_REJECTED_LINES, NO_RETENTION_GAP
 from gladly_assets.tables import TABLES, TABLES_BY_NAME
 
-from .helpers import make_simulator, materialize
+from .helpers import materialize
 
 CUSTOMERS = TABLES_BY_NAME["customers"]
 
 
-@pytest.fixture
-def sim():
-    with make_simulator() as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def instance():
-    with dg.DagsterInstance.ephemeral() as ephemeral:
-        yield ephemeral
 
 
 def evaluations(result) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:

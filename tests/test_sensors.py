@@ -14,11 +14,6 @@ from .helpers import gladly_resource, make_simulator
 SENSOR = build_export_jobs_sensor()
 
 
-@pytest.fixture
-def sim():
-    with make_simulator() as simulator:
-        yield simulator
-
 
 def tick(sim, cursor=None, **resource_overrides):
     resources = {"gladly": gladly_resource(sim, **resource_overrides)}

@@ -40,7 +40,6 @@ from gladly_assets.resources.errors import (
     GladlyConnectionError,
     GladlyError,
     GladlyJobExpired,
-    GladlyNotFound,
     GladlyOrganizationNotFound,
     GladlyPermissionError,
     GladlyResponseError,
@@ -586,19 +585,3 @@ def _clip(value: object, limit: int = 200) -> str:
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
-
-__all__ = [
-    "ExportJob",
-    "GladlyAuthError",
-    "GladlyConfigError",
-    "GladlyConnectionError",
-    "GladlyError",
-    "GladlyJobExpired",
-    "GladlyNotFound",
-    "GladlyOrganizationNotFound",
-    "GladlyPermissionError",
-    "GladlyResource",
-    "GladlyResponseError",
-    "GladlyRetriesExhausted",
-    "parse_instant",
-]
