@@ -50,12 +50,16 @@ def materialize(
     selection=None,
     with_checks: bool = False,
     raise_on_error: bool = True,
+    gladly: GladlyResource | None = None,
     **resource_overrides,
 ) -> dg.ExecuteInJobResult:
     return dg.materialize(
         [ASSETS, *(CHECKS if with_checks else [])],
         instance=instance,
-        resources={"gladly": gladly_resource(sim, **resource_overrides), "duckdb": DuckDBResource(database=str(db))},
+        resources={
+            "gladly": gladly or gladly_resource(sim, **resource_overrides),
+            "duckdb": DuckDBResource(database=str(db)),
+        },
         run_config={"ops": {"gladly_tables": {"config": {"full_refresh": True}}}} if full_refresh else None,
         selection=selection,
         raise_on_error=raise_on_error,

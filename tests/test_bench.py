@@ -1,0 +1,95 @@
+"""The ingest benchmark still runs end to end: a small run of benchmarks/bench_ingest.py as a
+subprocess (no dlt). Only what it prints is checked, never its timings."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "bench_ingest.py"
+ROWS = 3000
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> tuple[str, dict]:
+    workdir = tmp_path_factory.mktemp("bench")
+    results = workdir / "results.json"
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPT), "--rows", str(ROWS), "--skip-dlt",
+         "--workdir", str(workdir / "work"), "--json", str(results)],
+        capture_output=True, text=True, timeout=240, cwd=ROOT,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return completed.stdout, json.loads(results.read_text())
+
+
+def section(stdout: str, number: int) -> list[str]:
+    """The lines of one numbered section of the report."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{number}. "))
+    end = next((i for i in range(start + 1, len(lines)) if not lines[i].strip()), len(lines))
+    return lines[start:end]
+
+
+def measured(lines: list[str], contender: str) -> tuple[float, int]:
+    """(seconds, rows) of a contender's row in a table."""
+    for line in lines:
+        if line.startswith(contender):
+            match = re.match(rf"{re.escape(contender)}\s+([\d.]+)\s+([\d,]+)\s", line)
+            assert match, line
+            return float(match[1]), int(match[2].replace(",", ""))
+    raise AssertionError(f"no row for {contender!r} in:\n" + "\n".join(lines))
+
+
+def test_header_names_versions_and_machine(run):
+    stdout, _ = run
+    assert re.search(r"^machine: .*\d+ cores.*GiB RAM", stdout, re.M)
+    versions = next(line for line in stdout.splitlines() if line.startswith("versions:"))
+    for package in ("python", "duckdb", "polars", "dagster"):
+        assert re.search(rf"\b{package} \d", versions), versions
+
+
+def test_initial_load_has_every_contender_and_gladly_assets_loads_every_row(run):
+    stdout, _ = run
+    lines = section(stdout, 1)
+    assert f"{ROWS:,} conversation items" in lines[0]
+    seconds, rows = measured(lines, "gladly-assets")
+    assert rows == ROWS and seconds > 0
+    for contender in ("ceiling (DuckDB read_json)", "naive (json.loads, Arrow, DuckDB)"):
+        assert measured(lines, contender)[1] == ROWS
+    assert any(line.startswith("dlt") and "--skip-dlt" in line for line in lines)
+
+
+def test_incremental_applies_the_new_job_like_the_ceiling(run):
+    stdout, results = run
+    lines = section(stdout, 2)
+    items, customers = ROWS // 10, ROWS // 25
+    for contender in ("gladly-assets", "ceiling (DuckDB DELETE + INSERT)"):
+        assert measured(lines, contender)[1] == items + customers
+    gladly = results["incremental"]["gladly-assets"]
+    ceiling = results["incremental"]["ceiling"]
+    assert gladly["rows"]["conversation_items"] == ceiling["rows"]["conversation_items"] == ROWS + items
+    assert gladly["rows"]["customers"] == ceiling["rows"]["customers"]
+    assert gladly["metadata"]["customers"]["rows_updated"] == customers // 2
+    assert gladly["metadata"]["customers"]["rows_inserted"] == customers // 2
+
+
+def test_noop_and_memory_sections_and_every_target_are_reported(run):
+    stdout, results = run
+    assert re.search(r"^gladly-assets\s+[\d.]+ s, \d+ HTTP request", "\n".join(section(stdout, 3)), re.M)
+    memory = section(stdout, 4)
+    for rows in (ROWS, 2 * ROWS):
+        assert any(line.split()[0] == f"{rows:,}" for line in memory[2:]), memory
+    targets = stdout[stdout.index("\ntargets\n"):].splitlines()
+    for name in ("initial load <=", "faster than naive", "incremental <=", "no-op makes exactly",
+                 "peak RSS <", "peak RSS growth"):
+        assert any(name in line and re.search(r"(PASS|FAIL)$", line) for line in targets), (name, targets)
+    assert results["errors"] == []
