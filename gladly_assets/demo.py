@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--simulator-port", type=int, default=8765)
     parser.add_argument("--job-every", type=float, default=30.0, help="seconds between new simulated jobs")
     parser.add_argument("--sensor-every", type=int, default=15, help="sensor interval in seconds")
-    parser.add_argument("--history-days", type=int, default=2, help="days of hourly jobs Gladly lists at start (default 2)")
+    parser.add_argument("--history-days", type=int, default=2, help="days of hourly jobs at start (default 2)")
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     args = parser.parse_args(argv)
 

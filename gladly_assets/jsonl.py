@@ -25,9 +25,9 @@ import polars as pl
 
 from gladly_assets.tables import PRIMARY_KEY
 
-# 32 MiB of JSONL makes a frame of roughly 50-100 MiB; two batches in flight keep
-# both cores busy while staying far below the memory budget.
-DEFAULT_BATCH_BYTES = 32 * 1024 * 1024
+# 8 MiB of JSONL makes a frame of 10-25 MiB: small enough that two batches in flight
+# keep both cores busy at a flat, low memory (measured faster than 32 MiB, too).
+DEFAULT_BATCH_BYTES = 8 * 1024 * 1024
 PARSE_WORKERS = 2
 
 
@@ -133,17 +133,39 @@ def _parse_with_polars(data: bytes) -> tuple[pl.DataFrame, frozenset[str]]:
 _MISWRITTEN_ESCAPE = re.compile(rb"\\\\|\\[tbf]|\\u00[01][0-9a-fA-F]")
 
 
+# Row numbers below count line breaks; Polars skips blank lines, so a chunk with one
+# takes the line-by-line path instead.
+_WHITESPACE_LINE = re.compile(rb"\n[ \t\r]+\n")
+
+
+def _has_blank_line(data: bytes) -> bool:
+    # Plain byte searches: a regex anchored on "^ or newline" scans 25x slower.
+    return data[:1] == b"\n" or b"\n\n" in data or _WHITESPACE_LINE.search(data) is not None
+
+
 def _rewrite_json_text(frame: pl.DataFrame, data: bytes, json_columns: set[str]) -> pl.DataFrame:
-    lines = [line for line in data.split(b"\n") if line.strip()]
-    if len(lines) != frame.height:
-        raise pl.exceptions.ComputeError("rows and lines do not line up")
-    columns = {name: frame[name].to_list() for name in json_columns}
-    for row, line in enumerate(lines):
-        if _MISWRITTEN_ESCAPE.search(line):
-            record = json.loads(line)
-            for name, values in columns.items():
-                values[row] = _json_text(record.get(name))
-    return frame.with_columns(pl.Series(name, values, dtype=pl.String) for name, values in columns.items())
+    """Re-encode the nested values of the lines that hold a miswritten escape (a few
+    percent of real files), leaving every other row as Polars wrote it."""
+    if _has_blank_line(data):
+        raise pl.exceptions.ComputeError("blank lines: rows and lines do not line up")
+    rows: list[int] = []
+    values: dict[str, list[str | None]] = {name: [] for name in json_columns}
+    row = counted_to = line_end = 0
+    for match in _MISWRITTEN_ESCAPE.finditer(data):
+        if match.start() < line_end:
+            continue  # another escape on a line already re-encoded
+        line_start = data.rfind(b"\n", 0, match.start()) + 1
+        row += data.count(b"\n", counted_to, line_start)
+        counted_to = line_start
+        line_end = data.find(b"\n", line_start)
+        line_end = len(data) if line_end < 0 else line_end
+        record = json.loads(data[line_start:line_end])
+        rows.append(row)
+        for name in json_columns:
+            values[name].append(_json_text(record.get(name)))
+    return frame.with_columns(
+        frame[name].scatter(rows, pl.Series(values[name], dtype=pl.String)) for name in json_columns
+    )
 
 
 def _parse_line_by_line(chunk: bytes, first_line: int, line_count: int) -> Batch:

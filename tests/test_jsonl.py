@@ -107,3 +107,16 @@ def test_nested_text_with_any_escape_round_trips_exactly(text):
     assert json.loads(batch.frame["content"][0]) == record["content"]
     assert json.loads(batch.frame["to"][0]) == record["to"]
     assert json.loads(batch.frame["content"][1]) == {"type": "SMS"}
+
+
+def test_escape_repair_touches_exactly_the_rows_that_need_it(tmp_path):
+    records = [{"id": f"r{i}", "content": {"body": f"line {i}" + ("\tTAB\\" if i % 7 == 3 else "")}} for i in range(500)]
+    path = write_lines(tmp_path / "f.jsonl", [json.dumps(r) for r in records])
+    frame = pl.concat([b.frame for b in read_batches(path, batch_bytes=2048)])
+    assert [json.loads(text) for text in frame["content"]] == [r["content"] for r in records]
+
+
+def test_blank_lines_and_escapes_together_still_round_trip():
+    chunk = b'{"id":"a","c":{"t":"x\\ty"}}\n\n   \n{"id":"b","c":{"t":"z\\\\w"}}\n'
+    batch = parse_chunk(chunk, 1)
+    assert [json.loads(text) for text in batch.frame["c"]] == [{"t": "x\ty"}, {"t": "z\\w"}]

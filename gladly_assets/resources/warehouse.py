@@ -23,7 +23,7 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from gladly_assets.jsonl import Batch
+from gladly_assets.jsonl import Batch, RejectedLine
 from gladly_assets.tables import (
     JOB_ID_COLUMN,
     JOB_UPDATED_AT_COLUMN,
@@ -147,7 +147,7 @@ class Warehouse:
     def start_rebuild(self, table: GladlyTable) -> str:
         """A fresh, empty table to load into; the live table stays readable meanwhile."""
         name = self.rebuild_name(table)
-        self.conn.execute(f"DROP TABLE IF EXISTS {self._table_ref(name)}")
+        self._drop(name)
         return name
 
     def finish_rebuild(self, table: GladlyTable) -> None:
@@ -156,7 +156,7 @@ class Warehouse:
         if not self.columns(name):  # no job still listed had a file for this table
             self._create_if_missing(name, table)
         with self._transaction():
-            self.conn.execute(f"DROP TABLE IF EXISTS {self._table_ref(table.name)}")
+            self._drop(table.name)
             self.conn.execute(f"ALTER TABLE {self._table_ref(name)} RENAME TO {quote(table.name)}")
 
     # --- loading -----------------------------------------------------------------
@@ -172,40 +172,43 @@ class Warehouse:
     ) -> JobResult:
         """Merge one job's file into the table, atomically.
 
-        ``into`` names another table of the schema to load (a rebuild).
+        The file is first loaded into a staging table, committing batch by batch so
+        that memory stays flat however large the file; the table itself changes only
+        in the final transaction. ``into`` names another table to load (a rebuild).
         """
         target = into or table.name
+        self._create_if_missing(target, table)
+        stage = self._create_stage(target)
+        load = _LoadState()
+        rejected: list[RejectedLine] = []
+        for batch in batches:
+            self._append(stage, batch, job_id, job_updated_at, load)
+            rejected.extend(batch.rejected)
+            load.bytes_read += batch.byte_count
+            if on_batch:
+                on_batch(batch)
+        self._drop_earlier_duplicates(stage)
         with self._transaction():
-            self._create_if_missing(target, table)
-            target_was_empty = self.row_count(target) == 0
-            # An empty table needs no merge: load straight into it (one copy of
-            # the data instead of two), which is what makes first loads fast.
-            dest = target if target_was_empty else self._create_stage(target)
-            load = _LoadState()
             self._forget_rejected_lines(table, job_id)
-            for batch in batches:
-                self._append(dest, [target, dest], batch, job_id, job_updated_at, load)
-                self._quarantine(table, job_id, job_updated_at, batch)
-                load.rejected += len(batch.rejected)
-                load.bytes_read += batch.byte_count
-                if on_batch:
-                    on_batch(batch)
-            if target_was_empty:
-                self._drop_earlier_duplicates(target)
-                inserted = self.row_count(target)
-                updated = unchanged = 0
+            self._quarantine(table, job_id, job_updated_at, rejected)
+            if self.row_count(target) == 0:
+                # Nothing to merge with: the staged rows become the table, no copy made.
+                inserted, updated, unchanged = self.row_count(stage), 0, 0
+                self._drop(target)
+                self.conn.execute(f"ALTER TABLE {self._table_ref(stage)} RENAME TO {quote(target)}")
             else:
-                inserted, updated, unchanged = self._merge_stage(dest, target)
+                self._evolve(target, self.columns(stage), load)
+                inserted, updated, unchanged = self._merge_stage(stage, target)
         return JobResult(
             job_id=job_id,
             rows_in_file=load.rows,
             inserted=inserted,
             updated=updated,
             unchanged=unchanged,
-            rejected=load.rejected,
+            rejected=len(rejected),
             bytes_read=load.bytes_read,
-            new_columns=tuple(load.new_columns),
-            widened_columns=tuple(load.widened_columns),
+            new_columns=tuple(sorted(load.new_columns)),
+            widened_columns=tuple(sorted(load.widened_columns)),
         )
 
     def _transaction(self):
@@ -225,15 +228,18 @@ class Warehouse:
         )
 
     def _create_stage(self, target: str) -> str:
-        stage = f"_stage_{target}"
-        self.conn.execute(f"DROP TABLE IF EXISTS {self._table_ref(stage)}")
+        """An empty copy of the table's columns (left over from a killed load: replaced)."""
+        stage = f"_load_{target}"
+        self._drop(stage)
         self.conn.execute(f"CREATE TABLE {self._table_ref(stage)} AS FROM {self._table_ref(target)} LIMIT 0")
         return stage
+
+    def _drop(self, name: str) -> None:
+        self.conn.execute(f"DROP TABLE IF EXISTS {self._table_ref(name)}")
 
     def _append(
         self,
         dest: str,
-        evolve: list[str],
         batch: Batch,
         job_id: str,
         job_updated_at: datetime,
@@ -247,9 +253,7 @@ class Warehouse:
             for name, dtype in frame.schema.items()
             if (kind := _duckdb_type(dtype, name in batch.json_columns)) is not None
         }
-        for name in dict.fromkeys(evolve):  # target, then the stage (if any), which is dest
-            dest_columns = self._evolve(name, incoming, load)
-        column_types = {name.lower(): kind for name, kind in dest_columns.items()}
+        column_types = {name.lower(): kind for name, kind in self._evolve(dest, incoming, load).items()}
         select = []
         for name, kind in incoming.items():
             # A scalar landing in a JSON column is converted to its JSON text.
@@ -308,7 +312,6 @@ class Warehouse:
 
     def _merge_stage(self, stage: str, target: str) -> tuple[int, int, int]:
         stage_ref, target_ref = self._table_ref(stage), self._table_ref(target)
-        self._drop_earlier_duplicates(stage)
         staged = self.row_count(stage)
         # Keep what the table has if it is this version or a newer one: a late or
         # repeated job then changes nothing.
@@ -321,12 +324,14 @@ class Warehouse:
             f"DELETE FROM {target_ref} AS t USING {stage_ref} AS s WHERE t.{PRIMARY_KEY} = s.{PRIMARY_KEY}"
         ).fetchone()[0]
         self.conn.execute(f"INSERT INTO {target_ref} BY NAME FROM {stage_ref}")
-        self.conn.execute(f"DROP TABLE {stage_ref}")
+        self._drop(stage)
         inserted = staged - unchanged - updated
         return inserted, updated, unchanged
 
-    def _quarantine(self, table: GladlyTable, job_id: str, job_updated_at: datetime, batch: Batch) -> None:
-        if not batch.rejected:
+    def _quarantine(
+        self, table: GladlyTable, job_id: str, job_updated_at: datetime, rejected: list[RejectedLine]
+    ) -> None:
+        if not rejected:
             return
         self.conn.executemany(
             f"INSERT INTO {self._table_ref(REJECTED_LINES)} "
@@ -334,7 +339,7 @@ class Warehouse:
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 (table.name, job_id, job_updated_at, table.file_name, line.line_number, line.raw, line.error)
-                for line in batch.rejected
+                for line in rejected
             ],
         )
 
@@ -349,7 +354,6 @@ class Warehouse:
 class _LoadState:
     def __init__(self) -> None:
         self.rows = 0
-        self.rejected = 0
         self.bytes_read = 0
         self.new_columns: set[str] = set()
         self.widened_columns: set[str] = set()
