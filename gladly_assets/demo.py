@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from gladly_assets.simulator import GladlySimulator
@@ -61,16 +62,30 @@ def dagster_dev_command(port: int) -> list[str]:
     return [sys.executable, "-m", "dagster", "dev", *target, "-h", "127.0.0.1", "-p", str(port)]
 
 
-def stop(process: subprocess.Popen) -> None:
+def stop(process: subprocess.Popen, timeout: float = 30.0) -> None:
     """Stop `dagster dev` and everything it started (its webserver, daemon, code server
-    and runs share its process group): SIGINT, then SIGKILL after 30 s or a second Ctrl-C."""
-    with contextlib.suppress(ProcessLookupError):  # the group is already gone
+    and runs share its process group): SIGINT, and wait until the whole group is gone, so
+    that no run still holds the warehouse; SIGKILL after ``timeout`` or a second Ctrl-C."""
+    deadline = time.monotonic() + timeout
+    with contextlib.suppress(ProcessLookupError):  # the group is gone already
+        os.killpg(process.pid, signal.SIGINT)
         try:
-            os.killpg(process.pid, signal.SIGINT)
-            process.wait(timeout=30)
-        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            while _group_alive(process.pid) and time.monotonic() < deadline:
+                process.poll()  # reap the leader: a zombie still counts as a member
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+        if _group_alive(process.pid):
             os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _interrupt(signum: int, frame: object) -> None:

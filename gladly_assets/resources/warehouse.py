@@ -36,6 +36,10 @@ REJECTED_LINES = "_rejected_lines"
 REJECTED_LINES_TABLE = f"{SCHEMA}.{REJECTED_LINES}"
 _VERSION = f"({JOB_UPDATED_AT_COLUMN}, {JOB_ID_COLUMN})"
 
+# Staged rows are committed every so many bytes of JSONL: DuckDB holds a transaction's
+# rows in memory, and a commit per small batch costs a checkpoint each (measured 2x slower).
+STAGE_COMMIT_BYTES = 64 * 1024 * 1024
+
 # How a column's type may change: each type can be widened into the next ones.
 _WIDENING = ["BOOLEAN", "BIGINT", "DOUBLE", "VARCHAR", "JSON"]
 
@@ -181,12 +185,23 @@ class Warehouse:
         stage = self._create_stage(target)
         load = _LoadState()
         rejected: list[RejectedLine] = []
-        for batch in batches:
-            self._append(stage, batch, job_id, job_updated_at, load)
-            rejected.extend(batch.rejected)
-            load.bytes_read += batch.byte_count
-            if on_batch:
-                on_batch(batch)
+        uncommitted = 0
+        self.conn.execute("BEGIN TRANSACTION")
+        try:
+            for batch in batches:
+                self._append(stage, batch, job_id, job_updated_at, load)
+                rejected.extend(batch.rejected)
+                load.bytes_read += batch.byte_count
+                uncommitted += batch.byte_count
+                if uncommitted >= STAGE_COMMIT_BYTES:
+                    self.conn.execute("COMMIT; BEGIN TRANSACTION")
+                    uncommitted = 0
+                if on_batch:
+                    on_batch(batch)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
         self._drop_earlier_duplicates(stage)
         with self._transaction():
             self._forget_rejected_lines(table, job_id)
@@ -253,7 +268,8 @@ class Warehouse:
             for name, dtype in frame.schema.items()
             if (kind := _duckdb_type(dtype, name in batch.json_columns)) is not None
         }
-        column_types = {name.lower(): kind for name, kind in self._evolve(dest, incoming, load).items()}
+        load.columns = self._evolve(dest, incoming, load, load.columns)
+        column_types = {name.lower(): kind for name, kind in load.columns.items()}
         select = []
         for name, kind in incoming.items():
             # A scalar landing in a JSON column is converted to its JSON text.
@@ -272,9 +288,12 @@ class Warehouse:
             self.conn.unregister("batch_frame")
         load.rows += frame.height
 
-    def _evolve(self, table_name: str, incoming: dict[str, str], load: _LoadState) -> dict[str, str]:
-        """Add and widen columns for ``incoming``; returns the table's columns after."""
-        existing = self.columns(table_name)
+    def _evolve(
+        self, table_name: str, incoming: dict[str, str], load: _LoadState, existing: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        """Add and widen columns for ``incoming``; returns the table's columns after.
+        ``existing``: the table's columns if the caller knows them (saves a catalog query)."""
+        existing = existing or self.columns(table_name)
         changed = False
         lowered = {name.lower(): name for name in existing}
         for name, kind in incoming.items():
@@ -354,6 +373,7 @@ class Warehouse:
 class _LoadState:
     def __init__(self) -> None:
         self.rows = 0
+        self.columns: dict[str, str] = {}  # the stage's, kept up to date by _evolve
         self.bytes_read = 0
         self.new_columns: set[str] = set()
         self.widened_columns: set[str] = set()
