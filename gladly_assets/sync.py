@@ -150,8 +150,12 @@ class TableSync:
         self.log.info(f"{table.qualified_name}: {plan.reason}")
         for window in plan.lost:
             self.log.warning(f"{table.qualified_name}: export window {iso(window.start)} .. {iso(window.end)} is lost: {window.reason}")
-        target = self.warehouse.start_rebuild(table) if plan.rebuilds else None
         with_file = [job for job in plan.jobs if table.file_name in job.files]
+        rebuild = plan.rebuilds and bool(with_file)
+        if plan.rebuilds and not rebuild:
+            # Rebuilding from nothing would empty the table: keep what it has.
+            self.log.warning(f"{table.qualified_name}: Gladly lists no job with {table.file_name}; the table is kept as it is")
+        target = self.warehouse.start_rebuild(table) if rebuild else None
         self.log.info(
             f"{table.qualified_name}: {len(plan.jobs)} new export job(s), "
             f"{len(with_file)} with {table.file_name}"

@@ -268,3 +268,12 @@ def test_a_run_failing_part_way_keeps_the_jobs_it_committed(sim, instance, db):
     sim.clear_log()
     assert materialize(sim, instance, db, selection=[CUSTOMERS.asset_key]).success
     assert sim.downloads() == [(failing["id"], "customers.jsonl")]
+
+
+def test_full_refresh_with_nothing_listed_keeps_the_table(sim, instance, db):
+    materialize(sim, instance, db, selection=[CUSTOMERS.asset_key])
+    before = table_rows(db, CUSTOMERS)
+    sim.advance(timedelta(days=16))  # every job has expired; Gladly lists nothing
+    assert sim.jobs() == []
+    assert materialize(sim, instance, db, selection=[CUSTOMERS.asset_key], full_refresh=True).success
+    assert table_rows(db, CUSTOMERS) == before

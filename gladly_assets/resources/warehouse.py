@@ -40,6 +40,10 @@ _VERSION = f"({JOB_UPDATED_AT_COLUMN}, {JOB_ID_COLUMN})"
 # rows in memory, and a commit per small batch costs a checkpoint each (measured 2x slower).
 STAGE_COMMIT_BYTES = 64 * 1024 * 1024
 
+# DuckDB's default limit (80% of RAM) lets it keep every block it wrote cached, so the
+# loader's memory would grow with the file; past this it evicts or spills to disk.
+MEMORY_LIMIT = "512MB"
+
 # How a column's type may change: each type can be widened into the next ones.
 _WIDENING = ["BOOLEAN", "BIGINT", "DOUBLE", "VARCHAR", "JSON"]
 
@@ -91,8 +95,10 @@ class JobResult:
 class Warehouse:
     """The gladly schema in one DuckDB connection."""
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection):
+    def __init__(self, connection: duckdb.DuckDBPyConnection, memory_limit: str | None = MEMORY_LIMIT):
         self.conn = connection
+        if memory_limit:
+            self.conn.execute(f"SET memory_limit = '{memory_limit}'")
         # Qualify every name with the database's catalog: a file called gladly.duckdb
         # gives a catalog "gladly" that a bare schema name would be ambiguous with.
         self.catalog = connection.execute("SELECT current_database()").fetchone()[0]
@@ -176,9 +182,10 @@ class Warehouse:
     ) -> JobResult:
         """Merge one job's file into the table, atomically.
 
-        The file is first loaded into a staging table, committing batch by batch so
-        that memory stays flat however large the file; the table itself changes only
-        in the final transaction. ``into`` names another table to load (a rebuild).
+        The file is loaded into a staging table, committed every ``STAGE_COMMIT_BYTES``
+        so that memory stays flat however large the file; the table itself changes only
+        in the last transaction, which also merges (a small file takes one transaction).
+        ``into`` names another table to load (a rebuild).
         """
         target = into or table.name
         self._create_if_missing(target, table)
@@ -194,16 +201,12 @@ class Warehouse:
                 load.bytes_read += batch.byte_count
                 uncommitted += batch.byte_count
                 if uncommitted >= STAGE_COMMIT_BYTES:
+                    # Only the stage is committed here; the table is untouched until the end.
                     self.conn.execute("COMMIT; BEGIN TRANSACTION")
                     uncommitted = 0
                 if on_batch:
                     on_batch(batch)
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self._drop_earlier_duplicates(stage)
-        with self._transaction():
+            self._drop_earlier_duplicates(stage)
             self._forget_rejected_lines(table, job_id)
             self._quarantine(table, job_id, job_updated_at, rejected)
             if self.row_count(target) == 0:
@@ -214,6 +217,10 @@ class Warehouse:
             else:
                 self._evolve(target, self.columns(stage), load)
                 inserted, updated, unchanged = self._merge_stage(stage, target)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
         return JobResult(
             job_id=job_id,
             rows_in_file=load.rows,
