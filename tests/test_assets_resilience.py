@@ -47,7 +47,10 @@ def test_a_run_through_every_fault_ends_like_a_clean_run(tmp_path):
         faulty.faults.resets = 2
         faulty.faults.stall_seconds = 1.5
         faulty.faults.stalls = 1
-        result = materialize(faulty, faulty_instance, tmp_path / "faulty.duckdb", timeout_seconds=0.5)
+        # A backoff long enough to wait out Gladly's real one-second rate-limit window.
+        result = materialize(
+            faulty, faulty_instance, tmp_path / "faulty.duckdb", timeout_seconds=0.5, backoff_max_seconds=1.0
+        )
 
         assert result.success
         assert not faulty.faults.pending  # every fault fired: bursts, errors, resets, the stall
