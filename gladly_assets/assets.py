@@ -6,7 +6,8 @@ subset can be materialised. The work itself lives in ``sync``.
 """
 
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,8 +15,9 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from gladly_assets.checks import check_specs, evaluate_checks
 from gladly_assets.cursor import latest_metadata
-from gladly_assets.resources.gladly import GladlyResource
+from gladly_assets.resources.gladly import ExportJob, GladlyResource
 from gladly_assets.resources.warehouse import Warehouse
 from gladly_assets.sync import TableSync, outcome_metadata, plan_sync
 from gladly_assets.tables import SCHEMA, TABLES, GladlyTable
@@ -65,6 +67,7 @@ def build_gladly_assets(
     @dg.multi_asset(
         name="gladly_tables",
         specs=[table_spec(table, freshness) for table in tables],
+        check_specs=check_specs(tables),
         can_subset=True,
         pool=DUCKDB_POOL,
     )
@@ -73,45 +76,35 @@ def build_gladly_assets(
         config: GladlySyncConfig,
         gladly: GladlyResource,
         duckdb: DuckDBResource,
-    ) -> Iterator[dg.MaterializeResult]:
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         selected = [table for table in tables if table.asset_key in context.selected_asset_keys]
-        listed = gladly.list_jobs()
-        context.log.info(
-            f"Gladly lists {len(listed)} completed export job(s)"
-            + (f", newest updatedAt {listed[-1].updated_at_raw}" if listed else "")
-        )
+        checks = {table.asset_key: [] for table in tables}
+        for check_key in context.selected_asset_check_keys:
+            checks[check_key.asset_key].append(check_key.name)
+        listed = gladly.list_jobs() if selected else []
+        if selected:
+            context.log.info(
+                f"Gladly lists {len(listed)} completed export job(s)"
+                + (f", newest updatedAt {listed[-1].updated_at_raw}" if listed else "")
+            )
         Path(duckdb.database).parent.mkdir(parents=True, exist_ok=True)
         failed: list[str] = []
         with duckdb.get_connection() as connection:
             warehouse = Warehouse(connection)
-            for table in selected:
-                plan = plan_sync(
-                    table,
-                    latest_metadata(context.instance, table.asset_key),
-                    listed,
-                    warehouse.row_count(table.name),
-                    config.full_refresh,
-                )
-                sync = TableSync(table, plan, gladly, warehouse, context.log)
-                try:
-                    outcome = sync.run()
-                except Exception:
-                    context.log.exception(f"{table.qualified_name}: sync failed")
-                    failed.append(table.name)
-                    # Keep the jobs that did commit: the next run starts after them.
-                    if sync.outcome.applied:
-                        context.log_event(
-                            dg.AssetMaterialization(
-                                table.asset_key, metadata=outcome_metadata(table, sync.outcome, warehouse)
-                            )
-                        )
-                    continue
-                if not outcome.changed:
-                    context.log.info(f"{table.qualified_name}: no new export job; nothing to record")
-                    continue
-                yield dg.MaterializeResult(
-                    asset_key=table.asset_key, metadata=outcome_metadata(table, outcome, warehouse)
-                )
+            for table in tables:
+                metadata = latest_metadata(context.instance, table.asset_key)
+                materialized = None
+                if table in selected:
+                    try:
+                        materialized = _sync(context, table, metadata, listed, config, gladly, warehouse)
+                    except Exception:
+                        failed.append(table.name)
+                        continue
+                results = evaluate_checks(table, checks[table.asset_key], materialized or metadata, warehouse)
+                if materialized is not None:
+                    yield dg.MaterializeResult(asset_key=table.asset_key, metadata=materialized, check_results=results)
+                else:
+                    yield from results
         if failed:
             raise dg.Failure(
                 description=f"Syncing {', '.join(failed)} failed; see the errors above. "
@@ -119,3 +112,31 @@ def build_gladly_assets(
             )
 
     return gladly_tables
+
+
+def _sync(
+    context: dg.AssetExecutionContext,
+    table: GladlyTable,
+    previous: Mapping[str, Any],
+    listed: Sequence[ExportJob],
+    config: GladlySyncConfig,
+    gladly: GladlyResource,
+    warehouse: Warehouse,
+) -> dict[str, Any] | None:
+    """Sync one table; its new materialization metadata, or None if there was nothing new."""
+    plan = plan_sync(table, previous, listed, warehouse.row_count(table.name), config.full_refresh)
+    sync = TableSync(table, plan, gladly, warehouse, context.log)
+    try:
+        outcome = sync.run()
+    except Exception:
+        context.log.exception(f"{table.qualified_name}: sync failed")
+        # Keep the jobs that did commit: the next run starts after them.
+        if sync.outcome.applied:
+            context.log_event(
+                dg.AssetMaterialization(table.asset_key, metadata=outcome_metadata(table, sync.outcome, warehouse))
+            )
+        raise
+    if not outcome.changed:
+        context.log.info(f"{table.qualified_name}: no new export job; nothing to record")
+        return None
+    return outcome_metadata(table, outcome, warehouse)

@@ -6,70 +6,48 @@
   Gladly deleted it first (it keeps exports 14 days).
 * ``no_rejected_lines``: the last sync quarantined no malformed line.
 
-The last two read the asset's latest materialization metadata (written by
-``sync``), so they need neither Gladly nor DuckDB.
+They are evaluated by the table asset's own step, right after its load: the
+DuckDB connection is already open, the metadata just written, and a table with
+nothing new still gets its checks (a separate check step would be skipped).
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from gladly_assets.assets import DUCKDB_POOL
-from gladly_assets.cursor import RETENTION_GAP, ROWS_REJECTED, latest_metadata, metadata_value
+from gladly_assets.cursor import RETENTION_GAP, ROWS_REJECTED, metadata_value
 from gladly_assets.resources.warehouse import REJECTED_LINES_TABLE, Warehouse
-from gladly_assets.tables import TABLES, GladlyTable
+from gladly_assets.tables import GladlyTable
 
 ID_IS_UNIQUE = "id_is_unique"
 NO_RETENTION_GAP = "no_retention_gap"
 NO_REJECTED_LINES = "no_rejected_lines"
 
-
-def _spec(table: GladlyTable, name: str, description: str, blocking: bool = False) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(name, asset=table.asset_key, description=description, blocking=blocking)
+Metadata = Mapping[str, Any]
 
 
-def build_key_checks(tables: Sequence[GladlyTable] = TABLES) -> dg.AssetChecksDefinition:
-    by_key = {dg.AssetCheckKey(table.asset_key, ID_IS_UNIQUE): table for table in tables}
-
-    @dg.multi_asset_check(
-        name="gladly_id_checks",
-        specs=[
-            _spec(table, ID_IS_UNIQUE, "Every row has an id and no id occurs twice.", blocking=True)
-            for table in tables
-        ],
-        can_subset=True,
-        pool=DUCKDB_POOL,
+def id_is_unique(table: GladlyTable, metadata: Metadata, warehouse: Warehouse) -> dg.AssetCheckResult:
+    if warehouse.row_count(table.name) is None:
+        return dg.AssetCheckResult(
+            asset_key=table.asset_key, check_name=ID_IS_UNIQUE, passed=False,
+            description=f"{table.qualified_name} does not exist: materialise the asset first.",
+        )
+    null_ids, duplicate_ids = warehouse.key_problems(table.name)
+    passed = null_ids == 0 and duplicate_ids == 0
+    return dg.AssetCheckResult(
+        asset_key=table.asset_key,
+        check_name=ID_IS_UNIQUE,
+        passed=passed,
+        metadata={"null_ids": null_ids, "duplicate_ids": duplicate_ids},
+        description=None if passed else (
+            f"{table.qualified_name} has {null_ids} row(s) without id and {duplicate_ids} duplicated "
+            "id(s); run the asset with full_refresh to rebuild it."
+        ),
     )
-    def gladly_id_checks(
-        context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
-    ) -> Iterator[dg.AssetCheckResult]:
-        with duckdb.get_connection() as connection:
-            warehouse = Warehouse(connection)
-            for check_key in context.selected_asset_check_keys:
-                table = by_key[check_key]
-                if warehouse.row_count(table.name) is None:
-                    yield dg.AssetCheckResult(
-                        asset_key=table.asset_key, check_name=ID_IS_UNIQUE, passed=False,
-                        description=f"{table.qualified_name} does not exist: materialise the asset first.",
-                    )
-                    continue
-                null_ids, duplicate_ids = warehouse.key_problems(table.name)
-                yield dg.AssetCheckResult(
-                    asset_key=table.asset_key,
-                    check_name=ID_IS_UNIQUE,
-                    passed=null_ids == 0 and duplicate_ids == 0,
-                    metadata={"null_ids": null_ids, "duplicate_ids": duplicate_ids},
-                    description=None if null_ids == duplicate_ids == 0 else (
-                        f"{table.qualified_name} has {null_ids} row(s) without id and {duplicate_ids} "
-                        "duplicated id(s); run the asset with full_refresh to rebuild it."
-                    ),
-                )
-
-    return gladly_id_checks
 
 
-def retention_gap_result(table: GladlyTable, metadata: dict) -> dg.AssetCheckResult:
+def no_retention_gap(table: GladlyTable, metadata: Metadata, warehouse: Warehouse) -> dg.AssetCheckResult:
     lost = metadata_value(metadata, RETENTION_GAP) or []
     windows = "; ".join(f"{window['from']} .. {window['to']} ({window['reason']})" for window in lost)
     return dg.AssetCheckResult(
@@ -87,7 +65,7 @@ def retention_gap_result(table: GladlyTable, metadata: dict) -> dg.AssetCheckRes
     )
 
 
-def rejected_lines_result(table: GladlyTable, metadata: dict) -> dg.AssetCheckResult:
+def no_rejected_lines(table: GladlyTable, metadata: Metadata, warehouse: Warehouse) -> dg.AssetCheckResult:
     rejected = metadata_value(metadata, ROWS_REJECTED) or 0
     return dg.AssetCheckResult(
         asset_key=table.asset_key,
@@ -103,28 +81,26 @@ def rejected_lines_result(table: GladlyTable, metadata: dict) -> dg.AssetCheckRe
     )
 
 
-_METADATA_CHECKS = {
-    NO_RETENTION_GAP: (retention_gap_result, "No export window was lost to Gladly's 14-day retention."),
-    NO_REJECTED_LINES: (rejected_lines_result, "The last sync quarantined no malformed line."),
+Evaluate = Callable[[GladlyTable, Metadata, Warehouse], dg.AssetCheckResult]
+
+# name -> (how to evaluate it, description, blocking)
+CHECKS: dict[str, tuple[Evaluate, str, bool]] = {
+    ID_IS_UNIQUE: (id_is_unique, "Every row has an id and no id occurs twice.", True),
+    NO_RETENTION_GAP: (no_retention_gap, "No export window was lost to Gladly's 14-day retention.", False),
+    NO_REJECTED_LINES: (no_rejected_lines, "The last sync quarantined no malformed line.", False),
 }
 
 
-def build_metadata_checks(tables: Sequence[GladlyTable] = TABLES) -> dg.AssetChecksDefinition:
-    by_key = {table.asset_key: table for table in tables}
+def check_specs(tables: Sequence[GladlyTable]) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(name, asset=table.asset_key, description=description, blocking=blocking)
+        for table in tables
+        for name, (_, description, blocking) in CHECKS.items()
+    ]
 
-    @dg.multi_asset_check(
-        name="gladly_sync_checks",
-        specs=[
-            _spec(table, name, description)
-            for table in tables
-            for name, (_, description) in _METADATA_CHECKS.items()
-        ],
-        can_subset=True,
-    )
-    def gladly_sync_checks(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
-        for check_key in context.selected_asset_check_keys:
-            evaluate, _ = _METADATA_CHECKS[check_key.name]
-            metadata = dict(latest_metadata(context.instance, check_key.asset_key))
-            yield evaluate(by_key[check_key.asset_key], metadata)
 
-    return gladly_sync_checks
+def evaluate_checks(
+    table: GladlyTable, names: Iterable[str], metadata: Metadata, warehouse: Warehouse
+) -> list[dg.AssetCheckResult]:
+    """The results of the named checks, from the table's latest metadata and its DuckDB table."""
+    return [CHECKS[name][0](table, metadata, warehouse) for name in names]

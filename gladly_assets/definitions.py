@@ -1,4 +1,4 @@
-"""Wiring only: the code location's assets, checks, sensor and resources, configured from GLADLY_*."""
+"""Wiring only: the code location's assets (with their checks), sensor and resources, configured from GLADLY_*."""
 
 import os
 
@@ -6,13 +6,11 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from gladly_assets.assets import build_gladly_assets
-from gladly_assets.checks import build_key_checks, build_metadata_checks
 from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.sensors import DEFAULT_INTERVAL_SECONDS, build_export_jobs_sensor
 
 defs = dg.Definitions(
     assets=[build_gladly_assets(frequency=os.environ.get("GLADLY_EXPORT_FREQUENCY", "DAILY"))],
-    asset_checks=[build_key_checks(), build_metadata_checks()],
     sensors=[
         build_export_jobs_sensor(
             interval_seconds=int(os.environ.get("GLADLY_SENSOR_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS)),

@@ -76,7 +76,7 @@ def build_export_jobs_sensor(
                 cursor=advanced.serialize(),
             )
         context.log.info(
-            f"{len(new)} new export job(s) ({', '.join(job.id for job in new)}): "
+            f"{len(new)} new export job(s), newest {new[-1].id} (updatedAt {new[-1].updated_at_raw}): "
             f"requesting {', '.join(table.name for table in selection)}"
         )
         return dg.SensorResult(

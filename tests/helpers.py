@@ -12,14 +12,12 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from gladly_assets.assets import build_gladly_assets
-from gladly_assets.checks import build_key_checks, build_metadata_checks
 from gladly_assets.resources.gladly import GladlyResource, parse_instant
 from gladly_assets.simulator import GladlySimulator
 from gladly_assets.tables import TABLES, GladlyTable
 
 FROZEN_NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 ASSETS = build_gladly_assets()
-CHECKS = [build_key_checks(), build_metadata_checks()]
 
 
 def make_simulator(**options) -> GladlySimulator:
@@ -48,13 +46,12 @@ def materialize(
     *,
     full_refresh: bool = False,
     selection=None,
-    with_checks: bool = False,
     raise_on_error: bool = True,
     gladly: GladlyResource | None = None,
     **resource_overrides,
 ) -> dg.ExecuteInJobResult:
     return dg.materialize(
-        [ASSETS, *(CHECKS if with_checks else [])],
+        [ASSETS],
         instance=instance,
         resources={
             "gladly": gladly or gladly_resource(sim, **resource_overrides),

@@ -23,7 +23,7 @@ def evaluations(result) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
 
 
 def test_clean_sync_passes_every_check(sim, instance, tmp_path):
-    result = materialize(sim, instance, tmp_path / "w.duckdb", with_checks=True)
+    result = materialize(sim, instance, tmp_path / "w.duckdb")
     checks = evaluations(result)
     assert len(checks) == 3 * len(TABLES)
     assert all(evaluation.passed for evaluation in checks.values()), checks
@@ -36,7 +36,7 @@ def test_retention_gap_fails_with_the_lost_window_until_a_full_refresh(sim, inst
     sim.advance(timedelta(days=16))
     sim.complete_job()
 
-    result = materialize(sim, instance, db, with_checks=True)
+    result = materialize(sim, instance, db)
 
     gap = evaluations(result)[("customers", NO_RETENTION_GAP)]
     assert not gap.passed and gap.severity == dg.AssetCheckSeverity.ERROR
@@ -48,10 +48,10 @@ def test_retention_gap_fails_with_the_lost_window_until_a_full_refresh(sim, inst
     # It stays failed on later syncs: the data is still missing.
     sim.advance(timedelta(hours=1))
     sim.complete_job()
-    later = materialize(sim, instance, db, with_checks=True)
+    later = materialize(sim, instance, db)
     assert not evaluations(later)[("customers", NO_RETENTION_GAP)].passed
 
-    refreshed = materialize(sim, instance, db, with_checks=True, full_refresh=True)
+    refreshed = materialize(sim, instance, db, full_refresh=True)
     assert evaluations(refreshed)[("customers", NO_RETENTION_GAP)].passed
 
 
@@ -63,7 +63,7 @@ def test_duplicated_ids_fail_the_blocking_check(sim, instance, tmp_path):
         connection.execute("INSERT INTO gladly.agents SELECT * REPLACE (NULL AS id) FROM gladly.agents LIMIT 1")
 
     result = materialize(
-        sim, instance, db, selection=dg.AssetSelection.all_asset_checks(), with_checks=True, raise_on_error=False
+        sim, instance, db, selection=dg.AssetSelection.all_asset_checks(), raise_on_error=False
     )
 
     assert not result.success  # a failed blocking check stops the run
@@ -82,10 +82,19 @@ def test_rejected_lines_warn_with_the_count_and_where_to_look(sim, instance, tmp
     sim.advance(timedelta(hours=1))
     sim.complete_job(malformed_lines=2)
 
-    result = materialize(sim, instance, db, with_checks=True)
+    result = materialize(sim, instance, db)
 
     rejected = evaluations(result)[("customers", NO_REJECTED_LINES)]
     assert not rejected.passed and rejected.severity == dg.AssetCheckSeverity.WARN
     assert rejected.metadata["rows_rejected"].value == 2
     assert "gladly._rejected_lines" in rejected.description
     assert evaluations(result)[("topics", NO_REJECTED_LINES)].passed
+
+
+def test_checks_still_run_when_no_table_has_anything_new(sim, instance, tmp_path):
+    db = tmp_path / "w.duckdb"
+    materialize(sim, instance, db)
+    result = materialize(sim, instance, db)
+    assert result.get_asset_materialization_events() == []
+    checks = evaluations(result)
+    assert len(checks) == 3 * len(TABLES) and all(e.passed for e in checks.values())

@@ -134,12 +134,12 @@ class Warehouse:
         return self.conn.execute(f"SELECT count(*) FROM {self._table_ref(table_name)}").fetchone()[0]
 
     def preview(self, table_name: str, limit: int = 5) -> pl.DataFrame:
-        return pl.from_arrow(
-            self.conn.execute(
-                f"SELECT * FROM {self._table_ref(table_name)} ORDER BY {JOB_UPDATED_AT_COLUMN} DESC, "
-                f"{PRIMARY_KEY} LIMIT {int(limit)}"
-            ).to_arrow_table()
+        result = self.conn.execute(
+            f"SELECT * FROM {self._table_ref(table_name)} ORDER BY {JOB_UPDATED_AT_COLUMN} DESC, "
+            f"{PRIMARY_KEY} LIMIT {int(limit)}"
         )
+        names = [column[0] for column in result.description]
+        return pl.DataFrame(result.fetchall(), schema=names, orient="row", infer_schema_length=None)
 
     def key_problems(self, table_name: str) -> tuple[int, int]:
         """(rows with a null id, ids that occur more than once)."""
