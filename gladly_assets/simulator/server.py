@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from .faults import Faults
 from .generator import ALL_FILES, JobSpec, generate_job
@@ -203,29 +204,22 @@ class GladlySimulator:
         """
         updated = as_utc(updated_at) if updated_at is not None else self.now()
         job = self._new_job("IN_PROGRESS", updated, register=False)
-        self._finish(job, updated, fraction_digits, conversations, conversation_items, files, malformed_lines, mutate, extra_lines)
+        self._finish(
+            job, updated, fraction_digits=fraction_digits, conversations=conversations,
+            conversation_items=conversation_items, files=files, malformed_lines=malformed_lines,
+            mutate=mutate, extra_lines=extra_lines,
+        )
         return job.to_api()
 
     def start_job(self) -> dict:
         """A new job left IN_PROGRESS (no files yet); ``finish_job`` completes it."""
         return self._new_job("IN_PROGRESS", self.now()).to_api()
 
-    def finish_job(
-        self,
-        job_id: str,
-        updated_at: datetime | None = None,
-        fraction_digits: int = 9,
-        conversations: int | None = None,
-        conversation_items: int | None = None,
-        files: Sequence[str] | None = None,
-        malformed_lines: int = 0,
-        mutate: Callable[[str, list[dict]], list[dict]] | None = None,
-        extra_lines: Mapping[str, Sequence[bytes]] | None = None,
-    ) -> dict:
-        """Complete an IN_PROGRESS job (same options as ``complete_job``)."""
+    def finish_job(self, job_id: str, updated_at: datetime | None = None, **options: Any) -> dict:
+        """Complete an IN_PROGRESS job; ``options`` are those of ``complete_job``."""
         job = self._in_progress(job_id)
         updated = as_utc(updated_at) if updated_at is not None else self.now()
-        self._finish(job, updated, fraction_digits, conversations, conversation_items, files, malformed_lines, mutate, extra_lines)
+        self._finish(job, updated, **options)
         return job.to_api()
 
     def fail_job(self, job_id: str, updated_at: datetime | None = None) -> dict:
@@ -378,13 +372,14 @@ class GladlySimulator:
         self,
         job: Job,
         updated: datetime,
-        fraction_digits: int,
-        conversations: int | None,
-        conversation_items: int | None,
-        files: Sequence[str] | None,
-        malformed_lines: int,
-        mutate: Callable[[str, list[dict]], list[dict]] | None,
-        extra_lines: Mapping[str, Sequence[bytes]] | None,
+        *,
+        fraction_digits: int = 9,
+        conversations: int | None = None,
+        conversation_items: int | None = None,
+        files: Sequence[str] | None = None,
+        malformed_lines: int = 0,
+        mutate: Callable[[str, list[dict]], list[dict]] | None = None,
+        extra_lines: Mapping[str, Sequence[bytes]] | None = None,
     ) -> None:
         if fraction_digits not in (3, 6, 9):
             raise ValueError("fraction_digits must be 3, 6 or 9")
