@@ -111,10 +111,6 @@ def latest_metadata(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> Map
     return event.asset_materialization.metadata
 
 
-def read_cursor(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> Cursor:
-    return Cursor.from_metadata(latest_metadata(instance, asset_key))
-
-
 def metadata_value(metadata: Mapping[str, Any], key: str) -> Any:
     return _value(metadata.get(key))
 

@@ -78,9 +78,10 @@ def table_rows(db: Path, table: GladlyTable) -> dict[str, dict]:
     """id -> row, JSON columns decoded."""
     types = column_types(db, table)
     with duckdb.connect(str(db), read_only=True) as connection:
-        cursor = connection.execute(f'SELECT * FROM "{connection.execute("SELECT current_database()").fetchone()[0]}".gladly.{table.name}')
+        # Qualified with the catalog (the file's stem): a file may be called gladly.duckdb.
+        cursor = connection.execute(f'SELECT * FROM "{db.stem}".gladly.{table.name}')
         names = [d[0] for d in cursor.description]
-        rows = [dict(zip(names, values)) for values in cursor.fetchall()]
+        rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
     for row in rows:
         for name, kind in types.items():
             if kind == "JSON" and row[name] is not None:

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from gladly_assets.assets import build_gladly_assets
-from gladly_assets.cursor import read_cursor
+from gladly_assets.cursor import Cursor, latest_metadata
 from gladly_assets.resources.errors import GladlyRetriesExhausted
 from gladly_assets.resources.gladly import GladlyResource, parse_instant
 from gladly_assets.tables import TABLES, TABLES_BY_NAME
@@ -66,7 +66,7 @@ def test_first_run_loads_every_job_and_reports_metadata(sim, instance, db):
         len(sim.file_bytes(job["id"], "customers.jsonl")) for job in jobs
     )
     newest = max(parse_instant(job["updatedAt"]) for job in jobs)
-    assert read_cursor(instance, CUSTOMERS.asset_key).last_job_updated_at == newest
+    assert Cursor.from_metadata(latest_metadata(instance, CUSTOMERS.asset_key)).last_job_updated_at == newest
     assert "| id" in metadata["preview"].value
     schema_columns = {column.name for column in metadata["dagster/column_schema"].value.columns}
     assert {"id", "emailAddresses", "_job_id", "_job_updated_at"} <= schema_columns
@@ -263,7 +263,7 @@ def test_a_run_failing_part_way_keeps_the_jobs_it_committed(sim, instance, db):
     result = materialize(sim, instance, db, selection=[CUSTOMERS.asset_key], gladly=flaky, raise_on_error=False)
 
     assert not result.success
-    cursor = read_cursor(instance, CUSTOMERS.asset_key)
+    cursor = Cursor.from_metadata(latest_metadata(instance, CUSTOMERS.asset_key))
     assert cursor.last_job_updated_at == parse_instant(committed["updatedAt"])
     sim.clear_log()
     assert materialize(sim, instance, db, selection=[CUSTOMERS.asset_key]).success

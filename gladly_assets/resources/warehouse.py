@@ -16,7 +16,8 @@ Design, chosen on the benchmarks in ``benchmarks/``:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -193,8 +194,7 @@ class Warehouse:
         load = _LoadState()
         rejected: list[RejectedLine] = []
         uncommitted = 0
-        self.conn.execute("BEGIN TRANSACTION")
-        try:
+        with self._transaction():
             for batch in batches:
                 self._append(stage, batch, job_id, job_updated_at, load)
                 rejected.extend(batch.rejected)
@@ -217,10 +217,6 @@ class Warehouse:
             else:
                 self._evolve(target, self.columns(stage), load)
                 inserted, updated, unchanged = self._merge_stage(stage, target)
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
         return JobResult(
             job_id=job_id,
             rows_in_file=load.rows,
@@ -233,8 +229,16 @@ class Warehouse:
             widened_columns=tuple(sorted(load.widened_columns)),
         )
 
-    def _transaction(self):
-        return _Transaction(self.conn)
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN ... COMMIT, or ROLLBACK on any error (a KeyboardInterrupt included)."""
+        self.conn.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def _create_if_missing(self, name: str, table: GladlyTable) -> None:
         if self.columns(name):
@@ -384,19 +388,3 @@ class _LoadState:
         self.bytes_read = 0
         self.new_columns: set[str] = set()
         self.widened_columns: set[str] = set()
-
-
-class _Transaction:
-    """BEGIN/COMMIT, or ROLLBACK on any error (including KeyboardInterrupt)."""
-
-    def __init__(self, conn: duckdb.DuckDBPyConnection):
-        self.conn = conn
-
-    def __enter__(self) -> None:
-        self.conn.execute("BEGIN TRANSACTION")
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.conn.execute("COMMIT")
-        else:
-            self.conn.execute("ROLLBACK")
