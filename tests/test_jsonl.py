@@ -1,11 +1,13 @@
 """The Polars JSONL parser: batching, schema over the whole file, rejected lines."""
 
 import json
+import random
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from gladly_assets import jsonl
 from gladly_assets.jsonl import parse_chunk, read_batches
 
 
@@ -92,21 +94,65 @@ def test_empty_file_gives_no_rows(tmp_path):
 
 def test_types_polars_cannot_reconcile_are_kept_losslessly():
     batch = parse_chunk(
-        b'{"id":"a","x":[1],"y":1}\n{"id":"b","x":{"k":1},"y":true}\n{"id":"c","x":"s","y":"t"}\n', 1
+        b'{"id":"a","x":[1],"y":1,"z":[1]}\n{"id":"b","x":{"k":1},"y":true,"z":{"k":1}}\n'
+        b'{"id":"c","x":"s","y":"t","z":null}\n',
+        1,
     )
     assert batch.rejected == []
-    assert "x" in batch.json_columns
-    assert [json.loads(text) for text in batch.frame["x"]] == [[1], {"k": 1}, "s"]
+    # Text mixed in: a text column, the rest as its JSON text (what Polars itself does).
+    assert "x" not in batch.json_columns
+    assert batch.frame["x"].to_list() == ["[1]", '{"k": 1}', "s"]
     assert batch.frame["y"].to_list() == ["1", "true", "t"]
+    # Objects and arrays only: a JSON column.
+    assert "z" in batch.json_columns
+    assert [None if t is None else json.loads(t) for t in batch.frame["z"]] == [[1], {"k": 1}, None]
 
 
-@pytest.mark.parametrize("text", ["tab\there", "back\\slash", "C:\\new", "bell\x07", "nul\x00", "form\ffeed", "ok\nnewline"])
-def test_nested_text_with_any_escape_round_trips_exactly(text):
-    record = {"id": "a", "content": {"type": "EMAIL", "body": text}, "to": [text]}
-    batch = parse_chunk(json.dumps(record).encode() + b"\n" + b'{"id":"b","content":{"type":"SMS"}}\n', 1)
-    assert json.loads(batch.frame["content"][0]) == record["content"]
-    assert json.loads(batch.frame["to"][0]) == record["to"]
-    assert json.loads(batch.frame["content"][1]) == {"type": "SMS"}
+ALPHABET = ["a", " ", "\\", '"', "/", "\t", "\n", "\r", "\b", "\f", "\x00", "\x1f", "\x7f", "é", "😀",
+            "\u2028", "\\n", "\\u005c", "\\\\"]
+
+
+def random_texts(count: int, seed: int = 5) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 12))) for _ in range(count)]
+
+
+def assert_round_trips(chunk: bytes) -> None:
+    batch = parse_chunk(chunk, 1)
+    expected = [json.loads(line) for line in chunk.splitlines()]
+    assert batch.rejected == []
+    for name in batch.frame.columns:
+        values = batch.frame[name].to_list()
+        if name in batch.json_columns:
+            values = [None if text is None else json.loads(text) for text in values]
+        assert values == [record.get(name) for record in expected], name
+
+
+@pytest.mark.parametrize("ensure_ascii", [False, True])
+def test_any_text_round_trips_through_the_fast_path(ensure_ascii, monkeypatch):
+    # Every character Polars writes back differently, as itself and as an escape, in nested
+    # values and keys, in top-level text and in column names.
+    monkeypatch.setattr(jsonl, "_parse_line_by_line", None)  # the Polars path must take it all
+    records = [
+        {"id": f"r{i}", "body": text, "content": {"text": text, "list": [text, {"k" + text.replace('"', "").replace("\n", "").replace("\r", ""): 1}]}}
+        for i, text in enumerate(random_texts(300))
+    ]
+    records.append({"id": "key", "odd\\key\tname": "v\\"})
+    assert_round_trips("\n".join(json.dumps(r, ensure_ascii=ensure_ascii) for r in records).encode())
+
+
+@pytest.mark.parametrize("key", ['quote"', "new\nline", "carriage\rreturn"])
+@pytest.mark.parametrize("ensure_ascii", [False, True])
+def test_nested_keys_polars_cannot_write_back_take_the_exact_path(key, ensure_ascii):
+    records = [{"id": "a", "attrs": {key: "x", "plain": "y"}}, {"id": "b", "attrs": {"k": "v\\"}}]
+    assert_round_trips("\n".join(json.dumps(r, ensure_ascii=ensure_ascii) for r in records).encode())
+
+
+def test_the_placeholder_character_in_the_input_takes_the_exact_path():
+    for text in ["\uffff and \\", "\\uffff \\"]:
+        record = {"id": "a", "body": text, "content": {"t": text}}
+        assert_round_trips(json.dumps(record, ensure_ascii=False).encode())
+        assert_round_trips(json.dumps(record).encode())
 
 
 def test_escape_repair_touches_exactly_the_rows_that_need_it(tmp_path):

@@ -6,6 +6,7 @@ import duckdb
 import pytest
 
 from gladly_assets.jsonl import parse_chunk
+from gladly_assets.resources import warehouse as warehouse_module
 from gladly_assets.resources.warehouse import Warehouse
 from gladly_assets.tables import TABLES_BY_NAME
 
@@ -79,6 +80,46 @@ def test_a_failure_mid_job_leaves_the_table_as_it_was(warehouse):
     assert rows(warehouse, "*") == before
     assert "newCol" not in warehouse.columns("customers")
     assert warehouse.conn.execute(f"SELECT count(*) FROM {qualified('_rejected_lines')}").fetchone()[0] == 0
+
+
+class CommitRecorder:
+    """The connection, noting how many rows the stage holds at each intermediate commit."""
+
+    def __init__(self, connection, stage):
+        self.connection, self.stage, self.staged_at_commit = connection, stage, []
+
+    def execute(self, sql, *args):
+        if sql.startswith("COMMIT; BEGIN"):
+            self.staged_at_commit.append(self.connection.execute(f"SELECT count(*) FROM {self.stage}").fetchone()[0])
+        return self.connection.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.connection, name)
+
+
+def test_a_long_job_commits_its_stage_at_row_group_boundaries_and_stays_atomic(warehouse, monkeypatch):
+    monkeypatch.setattr(warehouse_module, "STAGE_COMMIT_BYTES", 1)  # commit as soon as possible
+    monkeypatch.setattr(warehouse_module, "ROW_GROUP_ROWS", 4)
+    apply(warehouse, "j1", 1, '{"id":"a","name":"A"}')
+    before = rows(warehouse, "*")
+    recorder = warehouse.conn = CommitRecorder(warehouse.conn, qualified("_load_customers"))
+    chunks = [b'{"id":"k1","name":"first"}\n{"id":"k2"}\n{"id":"k3"}\n', b'{"id":"k4"}\n{"id":"k5"}\n{"id":"k6"}\n',
+              b'{"id":"k7"}\n{"id":"k1","name":"last"}\n{"id":"a","name":"A2"}\n']
+
+    def batches(fail: bool):
+        for number, chunk in enumerate(chunks):
+            yield parse_chunk(chunk, 3 * number + 1)
+        if fail:
+            raise OSError("connection lost after the stage was committed twice")
+
+    with pytest.raises(OSError):
+        warehouse.apply_job(CUSTOMERS, "j2", T0 + timedelta(hours=2), batches(fail=True))
+    assert recorder.staged_at_commit == [4, 8]
+    assert rows(warehouse, "*") == before
+
+    result = warehouse.apply_job(CUSTOMERS, "j2", T0 + timedelta(hours=2), batches(fail=False))
+    assert (result.inserted, result.updated) == (7, 1)
+    assert rows(warehouse, "id, name") == [("a", "A2")] + [(f"k{i}", "last" if i == 1 else None) for i in range(1, 8)]
 
 
 def test_type_changes_widen_the_column_and_keep_every_value(warehouse):
