@@ -71,8 +71,10 @@ DEFAULT_DLT_PYTHONS = ("/tmp/dlt-venv/bin/python",)
 CEILING = "ceiling"
 DUCKDB_WHOLE_FILE = "duckdb whole-file"
 DUCKDB_COLUMNS = "duckdb columns"
+PARSER = "parser"
 LABELS = {
     "gladly-assets": "gladly-assets",
+    PARSER: "  its parser alone (Polars, no DuckDB)",
     CEILING: "ceiling: DuckDB read_json(file)",
     DUCKDB_WHOLE_FILE: "DuckDB read_json, sample_size=-1",
     DUCKDB_COLUMNS: "DuckDB read_json, columns given",
@@ -357,8 +359,19 @@ def child_dlt(spec: dict) -> dict:
     }
 
 
+def child_parser(spec: dict) -> dict:
+    """gladly-assets' parser alone on the local file: Polars, schema inference included, no DuckDB."""
+    from gladly_assets.jsonl import read_batches
+
+    started = time.perf_counter()
+    rows = sum(batch.frame.height for batch in read_batches(Path(spec["file"])))
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "peak_rss": _peak_rss_bytes(), "rows": {spec["table"]: rows}}
+
+
 CHILDREN = {
     "gladly": child_gladly,
+    "parser": child_parser,
     "ceiling_load": child_ceiling_load,
     "ceiling_merge": child_ceiling_merge,
     "naive": child_naive,
@@ -607,6 +620,13 @@ def timeline(bench: Bench, results: Results, sim, only: set[str], files_dir: Pat
             except ChildFailed:
                 pass
     if "initial" in only:
+        def parser_spec(run: int) -> dict:
+            return {"kind": "parser", "file": str(items_file), "table": ITEMS_TABLE,
+                    "db": str(workdir / f"parser-{run}.none")}
+        try:
+            results.initial[PARSER] = best_of(bench, repeat, f"initial: {LABELS[PARSER]}", parser_spec)
+        except ChildFailed:
+            pass
         if args.skip_naive:
             results.skipped["naive"] = "--skip-naive"
         else:
