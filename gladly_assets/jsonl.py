@@ -132,6 +132,12 @@ _SHORT_ESCAPES = {b"\\t": "\t", b"\\b": "\b", b"\\f": "\f"}
 # Keys inside nested values are written back with nothing escaped at all: a quote or a
 # line break in one (rare) sends the chunk down the line-by-line path.
 _QUOTE_OR_BREAK_IN_KEY = re.compile(rb'\\(?:["nr]|u00(?:22|0[aAdD]))(?:[^"\\]|\\.)*"\s*:')
+# A UTF-16 surrogate escape without its other half is no character at all: Polars reads it
+# as NUL, so such lines are rejected (on the line-by-line path) instead of stored wrong.
+# Only valid once escaped backslashes are out of the way (swapped, or removed).
+_LONE_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
 
 
 def _parse_with_polars(data: bytes) -> tuple[pl.DataFrame, frozenset[str]] | None:
@@ -142,7 +148,7 @@ def _parse_with_polars(data: bytes) -> tuple[pl.DataFrame, frozenset[str]] | Non
     if swapped:
         for escape in _BACKSLASH_ESCAPES:
             data = data.replace(escape, _PLACEHOLDER_ESCAPE)
-    if _QUOTE_OR_BREAK_IN_KEY.search(data):
+    if _QUOTE_OR_BREAK_IN_KEY.search(data) or _LONE_SURROGATE.search(data):
         return None
     try:
         inferred = pl.scan_ndjson(data, infer_schema_length=None).collect_schema()
@@ -242,6 +248,8 @@ def _load_line(raw: bytes) -> tuple[dict | None, str | None]:
         return None, f"not valid JSON: {error}"
     if not isinstance(value, dict):
         return None, f"expected a JSON object, got {type(value).__name__}"
+    if _LONE_SURROGATE.search(raw.replace(b"\\\\", b"")):
+        return None, "not valid Unicode: a \\u escape of half a UTF-16 surrogate pair"
     key = value.get(PRIMARY_KEY)
     if key is None or key == "":
         return None, f'object has no "{PRIMARY_KEY}"'

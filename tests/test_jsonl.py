@@ -54,6 +54,8 @@ def test_nested_values_come_back_as_their_json_text():
         ('{"name": "no id"}', 'no "id"'),
         ('{"id": null}', 'no "id"'),
         ('{"id": 1, "x": NaN}', "not valid JSON"),
+        ('{"id": "s", "c": {"t": "half \\ud800 a pair"}}', "not valid Unicode"),
+        ('{"id": "s", "t": "other half \\udc00"}', "not valid Unicode"),
     ],
 )
 def test_bad_lines_are_rejected_with_their_line_number_and_reason(line, reason):
@@ -108,6 +110,15 @@ def test_types_polars_cannot_reconcile_are_kept_losslessly():
     assert [None if t is None else json.loads(t) for t in batch.frame["z"]] == [[1], {"k": 1}, None]
 
 
+@pytest.mark.parametrize("text", ["tab\there", "back\\slash", "C:\\new", "bell\x07", "nul\x00", "form\ffeed", "ok\nnewline"])
+def test_nested_text_with_any_escape_round_trips_exactly(text):
+    record = {"id": "a", "content": {"type": "EMAIL", "body": text}, "to": [text]}
+    batch = parse_chunk(json.dumps(record).encode() + b"\n" + b'{"id":"b","content":{"type":"SMS"}}\n', 1)
+    assert json.loads(batch.frame["content"][0]) == record["content"]
+    assert json.loads(batch.frame["to"][0]) == record["to"]
+    assert json.loads(batch.frame["content"][1]) == {"type": "SMS"}
+
+
 ALPHABET = ["a", " ", "\\", '"', "/", "\t", "\n", "\r", "\b", "\f", "\x00", "\x1f", "\x7f", "é", "😀",
             "\u2028", "\\n", "\\u005c", "\\\\"]
 
@@ -146,6 +157,12 @@ def test_any_text_round_trips_through_the_fast_path(ensure_ascii, monkeypatch):
 def test_nested_keys_polars_cannot_write_back_take_the_exact_path(key, ensure_ascii):
     records = [{"id": "a", "attrs": {key: "x", "plain": "y"}}, {"id": "b", "attrs": {"k": "v\\"}}]
     assert_round_trips("\n".join(json.dumps(r, ensure_ascii=ensure_ascii) for r in records).encode())
+
+
+def test_whole_surrogate_pairs_and_escaped_backslashes_before_a_u_are_not_lone_surrogates():
+    for text in ["😀", "\\ud800 as plain text", "\\\\\\ud83d\\ude00"]:
+        record = {"id": "a", "t": text, "c": {"t": text}}
+        assert_round_trips(json.dumps(record).encode())
 
 
 def test_the_placeholder_character_in_the_input_takes_the_exact_path():
