@@ -216,47 +216,48 @@ def _read_json_sql(files: list[str], columns: dict[str, str] | None, detection: 
     return f"read_json({paths}, format = 'newline_delimited', columns = {spec})"
 
 
-def child_ceiling_load(spec: dict) -> dict:
-    """DuckDB alone: CREATE TABLE AS SELECT * FROM read_json(...) into a fresh file."""
+def _duckdb_alone(spec: dict, load) -> dict:
+    """Run ``load(connection, table)`` for each table of the spec, then CHECKPOINT: the seconds,
+    the peak RSS and each table's rows afterwards."""
     import duckdb
 
-    rows = {}
     with duckdb.connect(spec["db"]) as connection:
         started = time.perf_counter()
         for table in spec["tables"]:
-            source = _read_json_sql(table["files"], table["columns"], spec.get("detection", READ_JSON_COLUMNS))
-            connection.execute(f"CREATE TABLE {table['name']} AS SELECT * FROM {source}")
+            load(connection, table)
         connection.execute("CHECKPOINT")
         seconds = time.perf_counter() - started
         peak = _peak_rss_bytes()
-        for table in spec["tables"]:
-            rows[table["name"]] = connection.execute(f"SELECT count(*) FROM {table['name']}").fetchone()[0]
+        rows = {
+            table["name"]: connection.execute(f"SELECT count(*) FROM {table['name']}").fetchone()[0]
+            for table in spec["tables"]
+        }
     return {"seconds": seconds, "peak_rss": peak, "rows": rows}
+
+
+def child_ceiling_load(spec: dict) -> dict:
+    """DuckDB alone: CREATE TABLE AS SELECT * FROM read_json(...) into a fresh file."""
+
+    def load(connection, table: dict) -> None:
+        source = _read_json_sql(table["files"], table["columns"], spec.get("detection", READ_JSON_COLUMNS))
+        connection.execute(f"CREATE TABLE {table['name']} AS SELECT * FROM {source}")
+
+    return _duckdb_alone(spec, load)
 
 
 def child_ceiling_merge(spec: dict) -> dict:
     """DuckDB alone: per table, BEGIN; DELETE the ids of the new rows; INSERT them; COMMIT."""
-    import duckdb
 
-    rows = {}
-    with duckdb.connect(spec["db"]) as connection:
-        started = time.perf_counter()
-        for table in spec["tables"]:
-            name = table["name"]
-            connection.execute("BEGIN TRANSACTION")
-            connection.execute(
-                f"CREATE TEMP TABLE new AS SELECT * FROM {_read_json_sql(table['files'], table['columns'])}"
-            )
-            connection.execute(f"DELETE FROM {name} WHERE id IN (SELECT id FROM new)")
-            connection.execute(f"INSERT INTO {name} SELECT * FROM new")
-            connection.execute("DROP TABLE new")
-            connection.execute("COMMIT")
-        connection.execute("CHECKPOINT")
-        seconds = time.perf_counter() - started
-        peak = _peak_rss_bytes()
-        for table in spec["tables"]:
-            rows[table["name"]] = connection.execute(f"SELECT count(*) FROM {table['name']}").fetchone()[0]
-    return {"seconds": seconds, "peak_rss": peak, "rows": rows}
+    def merge(connection, table: dict) -> None:
+        name = table["name"]
+        connection.execute("BEGIN TRANSACTION")
+        connection.execute(f"CREATE TEMP TABLE new AS SELECT * FROM {_read_json_sql(table['files'], table['columns'])}")
+        connection.execute(f"DELETE FROM {name} WHERE id IN (SELECT id FROM new)")
+        connection.execute(f"INSERT INTO {name} SELECT * FROM new")
+        connection.execute("DROP TABLE new")
+        connection.execute("COMMIT")
+
+    return _duckdb_alone(spec, merge)
 
 
 def child_naive(spec: dict) -> dict:
@@ -621,8 +622,7 @@ def timeline(bench: Bench, results: Results, sim, only: set[str], files_dir: Pat
                 pass
     if "initial" in only:
         def parser_spec(run: int) -> dict:
-            return {"kind": "parser", "file": str(items_file), "table": ITEMS_TABLE,
-                    "db": str(workdir / f"parser-{run}.none")}
+            return {"kind": "parser", "file": str(items_file), "table": ITEMS_TABLE}
         try:
             results.initial[PARSER] = best_of(bench, repeat, f"initial: {LABELS[PARSER]}", parser_spec)
         except ChildFailed:
@@ -667,7 +667,7 @@ def best_of(bench: Bench, repeat: int, label: str, spec_for_run) -> dict:
         try:
             runs.append(bench.run_child(label + (f" (run {run + 1}/{repeat})" if repeat > 1 else ""), spec))
         finally:
-            if run > 0 or spec["kind"] == "naive":
+            if "db" in spec and (run > 0 or spec["kind"] == "naive"):
                 Path(spec["db"]).unlink(missing_ok=True)
     best = dict(min(runs, key=lambda result: result["seconds"]))
     best["runs"] = [result["seconds"] for result in runs]

@@ -25,9 +25,9 @@ import polars as pl
 
 from gladly_assets.tables import PRIMARY_KEY
 
-# 16 MiB of JSONL makes a frame of 15-40 MiB: small enough that two batches in flight
-# keep both cores busy at a flat, low memory (measured 5% less CPU than 8 MiB, and
-# steadier than 32 MiB).
+# 16 MiB of JSONL makes a frame of about 13 MiB (conversation items, Polars' estimated
+# size): small enough that two batches in flight keep both cores busy at a flat, low
+# memory (measured 5% less CPU than 8 MiB, and steadier than 32 MiB).
 DEFAULT_BATCH_BYTES = 16 * 1024 * 1024
 PARSE_WORKERS = 2
 
