@@ -1,11 +1,12 @@
-# The two commands of the README. Both create .venv on first use and reinstall
-# only when pyproject.toml or constraints.txt change.
+# The two commands of the README (`make demo`, `make test`) and the inner-loop ones.
+# Every target creates .venv on first use and reinstalls only when pyproject.toml or
+# constraints.txt change.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench
+.PHONY: demo test test-fast lint format bench constraints
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +17,31 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/python -m gladly_assets.demo
 
-test: $(STAMP)
+# What CI runs: style, types, then every test.
+test: lint
 	$(BIN)/python -m pytest
+
+# The inner loop: no dagster processes, CLI runs or 1M-row files.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py
+
+# Pin the exact versions a fresh resolve picks today (run after changing dependencies).
+constraints:
+	rm -rf .constraints-venv
+	$(PYTHON) -m venv .constraints-venv
+	.constraints-venv/bin/python -m pip install --quiet --upgrade pip
+	.constraints-venv/bin/python -m pip install --quiet -e ".[test]"
+	.constraints-venv/bin/python -m pip freeze --exclude-editable | sort -f > constraints.txt
+	rm -rf .constraints-venv

@@ -41,6 +41,7 @@ earlier processes recorded: the same state one long-lived instance would hold.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -145,17 +146,19 @@ def child_gladly(spec: dict) -> dict:
                 name: getattr(values.get(name), "value", None)
                 for name in ("mode", "rows_inserted", "rows_updated", "rows_unchanged", "bytes_downloaded")
             }
-        materialized = sorted(
-            event.asset_key.path[-1] for event in result.get_asset_materialization_events()
-        )
+        materialized = sorted(event.asset_key.path[-1] for event in result.get_asset_materialization_events())
         breakdown = _gladly_breakdown(instance, result.run_id, started_wall, seconds)
         if state is not None:
             latest = [instance.get_latest_materialization_event(table.asset_key) for table in TABLES]
-            state.write_text(json.dumps([
-                dg.serialize_value(event.asset_materialization)
-                for event in latest
-                if event is not None and event.asset_materialization is not None
-            ]))
+            state.write_text(
+                json.dumps(
+                    [
+                        dg.serialize_value(event.asset_materialization)
+                        for event in latest
+                        if event is not None and event.asset_materialization is not None
+                    ]
+                )
+            )
     gladly.close()
     rows = {}
     with duckdb.connect(spec["db"], read_only=True) as connection:
@@ -355,14 +358,18 @@ def child_dlt(spec: dict) -> dict:
     with duckdb.connect(spec["db"], read_only=True) as connection:
         count = connection.execute(f"SELECT count(*) FROM gladly.{name}").fetchone()[0]
     return {
-        "seconds": seconds, "peak_rss": peak, "rows": {name: count}, "version": dlt.__version__,
-        "file_format": file_format, "breakdown": steps,
+        "seconds": seconds,
+        "peak_rss": peak,
+        "rows": {name: count},
+        "version": dlt.__version__,
+        "file_format": file_format,
+        "breakdown": steps,
     }
 
 
 def child_parser(spec: dict) -> dict:
     """gladly-assets' parser alone on the local file: Polars, schema inference included, no DuckDB."""
-    from gladly_assets.jsonl import read_batches
+    from gladly_assets.load.jsonl import read_batches
 
     started = time.perf_counter()
     rows = sum(batch.frame.height for batch in read_batches(Path(spec["file"])))
@@ -534,8 +541,12 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[Results, Bench]:
     n = args.rows
     incremental_items = max(1, n // 10)
     incremental_customers = max(2, n // 25) // 2 * 2
-    results.info.update(rows=n, incremental_items=incremental_items, incremental_customers=incremental_customers,
-                        load_start=load_average())
+    results.info.update(
+        rows=n,
+        incremental_items=incremental_items,
+        incremental_customers=incremental_customers,
+        load_start=load_average(),
+    )
     data_dir = workdir / "sim-data"
     files_dir = workdir / "files"
     files_dir.mkdir(parents=True, exist_ok=True)
@@ -552,8 +563,15 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[Results, Bench]:
     return results, bench
 
 
-def timeline(bench: Bench, results: Results, sim, only: set[str], files_dir: Path,
-             incremental_items: int, incremental_customers: int) -> None:
+def timeline(
+    bench: Bench,
+    results: Results,
+    sim,
+    only: set[str],
+    files_dir: Path,
+    incremental_items: int,
+    incremental_customers: int,
+) -> None:
     """Initial load, then the incremental job, then a no-op: one Gladly organization, one
     Dagster instance and one DuckDB file per contender, each run in its own process."""
     args, workdir, n = bench.args, bench.workdir, bench.rows
@@ -567,9 +585,7 @@ def timeline(bench: Bench, results: Results, sim, only: set[str], files_dir: Pat
     results.info["initial_other_rows"] = {
         name: count_lines(sim.file_path(job["id"], name)) for name in job["files"] if name != f"{ITEMS_TABLE}.jsonl"
     }
-    bench.progress(
-        f"generated {results.info['initial_bytes'] / 1e6:,.1f} MB in {time.perf_counter() - started:.1f} s"
-    )
+    bench.progress(f"generated {results.info['initial_bytes'] / 1e6:,.1f} MB in {time.perf_counter() - started:.1f} s")
 
     state = {
         "gladly": {
@@ -582,6 +598,7 @@ def timeline(bench: Bench, results: Results, sim, only: set[str], files_dir: Pat
         "customers_files": [str(customers_file)],
     }
     repeat = args.repeat if "initial" in only else 1
+
     # gladly-assets first: the incremental and no-op sections continue from its first run's state.
     def gladly_spec(run: int) -> dict:
         if run == 0:
@@ -611,32 +628,35 @@ def timeline(bench: Bench, results: Results, sim, only: set[str], files_dir: Pat
     if only & {"initial", "incremental"}:
         try:
             results.initial[DUCKDB_COLUMNS] = best_of(
-                bench, repeat, f"initial: {LABELS[DUCKDB_COLUMNS]}", duckdb_spec(READ_JSON_COLUMNS))
+                bench, repeat, f"initial: {LABELS[DUCKDB_COLUMNS]}", duckdb_spec(READ_JSON_COLUMNS)
+            )
         except ChildFailed:
             results.skipped["incremental"] = "DuckDB's initial load failed"
     if "initial" in only:
         for key, detection in ((CEILING, READ_JSON_DEFAULTS), (DUCKDB_WHOLE_FILE, READ_JSON_WHOLE_FILE)):
-            try:
+            with contextlib.suppress(ChildFailed):
                 results.initial[key] = best_of(bench, repeat, f"initial: {LABELS[key]}", duckdb_spec(detection))
-            except ChildFailed:
-                pass
     if "initial" in only:
+
         def parser_spec(run: int) -> dict:
             return {"kind": "parser", "file": str(items_file), "table": ITEMS_TABLE}
-        try:
+
+        with contextlib.suppress(ChildFailed):
             results.initial[PARSER] = best_of(bench, repeat, f"initial: {LABELS[PARSER]}", parser_spec)
-        except ChildFailed:
-            pass
         if args.skip_naive:
             results.skipped["naive"] = "--skip-naive"
         else:
+
             def naive_spec(run: int) -> dict:
-                return {"kind": "naive", "file": str(items_file), "db": str(workdir / f"naive-{run}.duckdb"),
-                        "table": ITEMS_TABLE}
-            try:
+                return {
+                    "kind": "naive",
+                    "file": str(items_file),
+                    "db": str(workdir / f"naive-{run}.duckdb"),
+                    "table": ITEMS_TABLE,
+                }
+
+            with contextlib.suppress(ChildFailed):
                 results.initial["naive"] = best_of(bench, repeat, "initial: naive", naive_spec)
-            except ChildFailed:
-                pass
         run_dlt(bench, results, items_file)
 
     tables = [ITEMS_TABLE]
@@ -707,10 +727,8 @@ def run_dlt(bench: Bench, results: Results, items_file: Path) -> None:
         "pipelines_dir": str(workdir / "dlt-pipelines"),
         "file_format": args.dlt_format,
     }
-    try:
+    with contextlib.suppress(ChildFailed):
         results.initial["dlt"] = bench.run_child("initial: dlt", spec, python=python)
-    except ChildFailed:
-        pass
     (workdir / "dlt.duckdb").unlink(missing_ok=True)
     shutil.rmtree(workdir / "dlt-data", ignore_errors=True)
     shutil.rmtree(workdir / "dlt-pipelines", ignore_errors=True)
@@ -728,7 +746,9 @@ def module_version(python: str, module: str) -> str | None:
     try:
         out = subprocess.run(
             [python, "-c", f"import {module}; print({module}.__version__)"],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True,
+            text=True,
+            timeout=120,
             env={**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"},
         )
     except (OSError, subprocess.TimeoutExpired):
@@ -736,8 +756,15 @@ def module_version(python: str, module: str) -> str | None:
     return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
-def incremental(bench: Bench, results: Results, sim, state: dict, files_dir: Path,
-                incremental_items: int, incremental_customers: int) -> None:
+def incremental(
+    bench: Bench,
+    results: Results,
+    sim,
+    state: dict,
+    files_dir: Path,
+    incremental_items: int,
+    incremental_customers: int,
+) -> None:
     from datetime import timedelta
 
     maker = CustomerMaker()
@@ -767,8 +794,9 @@ def incremental(bench: Bench, results: Results, sim, state: dict, files_dir: Pat
         {
             "kind": "ceiling_load",
             "db": state["ceiling_db"],
-            "tables": [{"name": CUSTOMERS_TABLE, "files": state["customers_files"],
-                        "columns": table_columns(CUSTOMERS_TABLE)}],
+            "tables": [
+                {"name": CUSTOMERS_TABLE, "files": state["customers_files"], "columns": table_columns(CUSTOMERS_TABLE)}
+            ],
         },
     )
 
@@ -778,9 +806,7 @@ def incremental(bench: Bench, results: Results, sim, state: dict, files_dir: Pat
             return records
         return maker.make(records, half, ids=seeded_ids, version=2) + maker.make(records, half, version=2)
 
-    bench.progress(
-        f"generating the incremental job: {incremental_items:,} items, {2 * half:,} customers (not timed)"
-    )
+    bench.progress(f"generating the incremental job: {incremental_items:,} items, {2 * half:,} customers (not timed)")
     sim.advance(timedelta(days=1))
     job = sim.complete_job(conversation_items=incremental_items, mutate=incremental_customers_hook)
     files = {name: copy_file(sim, job, name, files_dir) for name in (ITEMS_TABLE, CUSTOMERS_TABLE)}
@@ -813,8 +839,7 @@ def memory(bench: Bench, results: Results, data_dir: Path) -> None:
             size = sim.file_path(job["id"], f"{ITEMS_TABLE}.jsonl").stat().st_size
             result = bench.run_child(
                 f"memory: gladly-assets at {rows:,} rows",
-                {"kind": "gladly", "gladly": gladly_settings(sim), "db": str(db),
-                 "tables": [ITEMS_TABLE]},
+                {"kind": "gladly", "gladly": gladly_settings(sim), "db": str(db), "tables": [ITEMS_TABLE]},
             )
             result["bytes"] = size
             results.memory[rows] = result
@@ -901,7 +926,9 @@ def report(args: argparse.Namespace, results: Results, bench: Bench) -> list[tup
     v = versions()
     dlt = ""
     if "dlt" in results.initial:
-        dlt = f", dlt {results.initial['dlt'].get('version')} (duckdb {info.get('dlt_duckdb')}, {info.get('dlt_python')})"
+        dlt = (
+            f", dlt {results.initial['dlt'].get('version')} (duckdb {info.get('dlt_duckdb')}, {info.get('dlt_python')})"
+        )
     out.append(f"gladly-assets ingest benchmark, {time.strftime('%Y-%m-%d %H:%M %Z')}, --rows {n:,}")
     out.append(f"machine: {machine()}; load average at start {info.get('load_start')}, at end {load_average()}")
     out.append("versions: " + ", ".join(f"{name} {value}" for name, value in v.items()) + dlt)
@@ -910,8 +937,12 @@ def report(args: argparse.Namespace, results: Results, bench: Bench) -> list[tup
         size = info["initial_bytes"]
         other = ", ".join(f"{name} {count:,} lines" for name, count in info.get("initial_other_rows", {}).items())
         prerequisite = "" if "initial" in args.only else " (run only as the start of the later sections)"
-        out += ["", f"1. initial load{prerequisite}: one job with {n:,} conversation items ({size / 1e6:,.1f} MB "
-                f"of JSONL; the job's other files: {other}) into a fresh DuckDB file", HEADER]
+        out += [
+            "",
+            f"1. initial load{prerequisite}: one job with {n:,} conversation items ({size / 1e6:,.1f} MB "
+            f"of JSONL; the job's other files: {other}) into a fresh DuckDB file",
+            HEADER,
+        ]
         ceiling = results.initial.get(CEILING)
         names = {
             **LABELS,
@@ -928,30 +959,47 @@ def report(args: argparse.Namespace, results: Results, bench: Bench) -> list[tup
         if gladly.get("breakdown"):
             out.append("    gladly-assets time: " + ", ".join(f"{k} {s:.2f} s" for k, s in gladly["breakdown"].items()))
         if "dlt" in results.initial and results.initial["dlt"].get("breakdown"):
-            out.append("    dlt time: " + ", ".join(f"{k} {s:.2f} s" for k, s in results.initial["dlt"]["breakdown"].items()))
+            out.append(
+                "    dlt time: " + ", ".join(f"{k} {s:.2f} s" for k, s in results.initial["dlt"]["breakdown"].items())
+            )
         for key in LABELS:
             runs = results.initial.get(key, {}).get("runs", [])
             if len(runs) > 1:
                 out.append(f"    {key} runs (fastest shown): " + ", ".join(f"{s:.2f}" for s in runs) + " s")
         for key in (DUCKDB_WHOLE_FILE, DUCKDB_COLUMNS):
             if key in results.initial:
-                out.append(f"    gladly-assets vs {LABELS[key]}: "
-                           f"{gladly['seconds'] / results.initial[key]['seconds']:.2f}x")
+                out.append(
+                    f"    gladly-assets vs {LABELS[key]}: {gladly['seconds'] / results.initial[key]['seconds']:.2f}x"
+                )
         if ceiling and "initial" in args.only:
             ratio = gladly["seconds"] / ceiling["seconds"]
-            targets.append((f"initial load <= {INITIAL_MAX_VS_CEILING:g}x ceiling (aim 1.5x)", f"{ratio:.2f}x",
-                            ratio <= INITIAL_MAX_VS_CEILING))
+            targets.append(
+                (
+                    f"initial load <= {INITIAL_MAX_VS_CEILING:g}x ceiling (aim 1.5x)",
+                    f"{ratio:.2f}x",
+                    ratio <= INITIAL_MAX_VS_CEILING,
+                )
+            )
         if "naive" in results.initial:
             speedup = results.initial["naive"]["seconds"] / gladly["seconds"]
-            targets.append((f"initial load >= {INITIAL_MIN_VS_NAIVE:g}x faster than naive", f"{speedup:.2f}x",
-                            speedup >= INITIAL_MIN_VS_NAIVE))
+            targets.append(
+                (
+                    f"initial load >= {INITIAL_MIN_VS_NAIVE:g}x faster than naive",
+                    f"{speedup:.2f}x",
+                    speedup >= INITIAL_MIN_VS_NAIVE,
+                )
+            )
 
     if results.incremental:
         rows_in = info["incremental_rows"]
         total = sum(rows_in.values())
-        out += ["", f"2. incremental: one more job, {rows_in[ITEMS_TABLE]:,} new conversation items and "
-                f"{rows_in[CUSTOMERS_TABLE]:,} customers ({info['incremental_customers'] // 2:,} of them new "
-                f"versions of loaded customers), {info['incremental_bytes'] / 1e6:,.1f} MB, merged into (1)", HEADER]
+        out += [
+            "",
+            f"2. incremental: one more job, {rows_in[ITEMS_TABLE]:,} new conversation items and "
+            f"{rows_in[CUSTOMERS_TABLE]:,} customers ({info['incremental_customers'] // 2:,} of them new "
+            f"versions of loaded customers), {info['incremental_bytes'] / 1e6:,.1f} MB, merged into (1)",
+            HEADER,
+        ]
         ceiling = results.incremental.get("ceiling")
         for key, label in (("gladly-assets", "gladly-assets"), ("ceiling", "ceiling (DuckDB DELETE + INSERT)")):
             if key in results.incremental:
@@ -967,8 +1015,13 @@ def report(args: argparse.Namespace, results: Results, bench: Bench) -> list[tup
             )
         if ceiling:
             ratio = gladly["seconds"] / ceiling["seconds"]
-            targets.append((f"incremental <= {INCREMENTAL_MAX_VS_CEILING:g}x ceiling", f"{ratio:.2f}x",
-                            ratio <= INCREMENTAL_MAX_VS_CEILING))
+            targets.append(
+                (
+                    f"incremental <= {INCREMENTAL_MAX_VS_CEILING:g}x ceiling",
+                    f"{ratio:.2f}x",
+                    ratio <= INCREMENTAL_MAX_VS_CEILING,
+                )
+            )
 
     if results.noop is not None:
         noop = results.noop
@@ -979,12 +1032,16 @@ def report(args: argparse.Namespace, results: Results, bench: Bench) -> list[tup
             + ("; ".join(requests) or "none")
             + f"; materializations recorded: {len(noop['materialized'])}; peak RSS {fmt_bytes(noop['peak_rss'])}"
         )
-        targets.append((f"no-op makes exactly {NOOP_REQUESTS} HTTP request", str(len(requests)),
-                        len(requests) == NOOP_REQUESTS))
+        targets.append(
+            (f"no-op makes exactly {NOOP_REQUESTS} HTTP request", str(len(requests)), len(requests) == NOOP_REQUESTS)
+        )
 
     if results.memory:
-        out += ["", "4. memory: peak RSS of the materialising process (fresh instance, DuckDB file and job each)",
-                f"{'rows':>12} {'MB of JSONL':>12} {'seconds':>9} {'rows/s':>11} {'peak RSS':>10}"]
+        out += [
+            "",
+            "4. memory: peak RSS of the materialising process (fresh instance, DuckDB file and job each)",
+            f"{'rows':>12} {'MB of JSONL':>12} {'seconds':>9} {'rows/s':>11} {'peak RSS':>10}",
+        ]
         for rows, result in sorted(results.memory.items()):
             out.append(
                 f"{result['rows'][ITEMS_TABLE]:>12,} {result['bytes'] / 1e6:>12,.1f} {result['seconds']:>9.2f} "
@@ -992,13 +1049,19 @@ def report(args: argparse.Namespace, results: Results, bench: Bench) -> list[tup
             )
         if n in results.memory:
             peak = results.memory[n]["peak_rss"]
-            targets.append((f"peak RSS < {fmt_bytes(MEMORY_MAX_BYTES)} at {n:,} rows", fmt_bytes(peak),
-                            peak < MEMORY_MAX_BYTES))
+            targets.append(
+                (f"peak RSS < {fmt_bytes(MEMORY_MAX_BYTES)} at {n:,} rows", fmt_bytes(peak), peak < MEMORY_MAX_BYTES)
+            )
         if n in results.memory and 2 * n in results.memory:
             growth = results.memory[2 * n]["peak_rss"] / results.memory[n]["peak_rss"] - 1
             out.append(f"    growth from {n:,} to {2 * n:,} rows: {growth:+.1%}")
-            targets.append((f"peak RSS growth {n:,} -> {2 * n:,} rows <= {MEMORY_MAX_GROWTH:.0%}", f"{growth:+.1%}",
-                            growth <= MEMORY_MAX_GROWTH))
+            targets.append(
+                (
+                    f"peak RSS growth {n:,} -> {2 * n:,} rows <= {MEMORY_MAX_GROWTH:.0%}",
+                    f"{growth:+.1%}",
+                    growth <= MEMORY_MAX_GROWTH,
+                )
+            )
 
     if targets:
         out += ["", "targets"]
@@ -1019,17 +1082,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-naive", action="store_true", help="do not run the naive contender")
     parser.add_argument("--workdir", type=Path, help="keep files here (default: a temporary directory, removed)")
     parser.add_argument(
-        "--only", default=",".join(SECTIONS),
+        "--only",
+        default=",".join(SECTIONS),
         help=f"comma-separated sections to run, among {','.join(SECTIONS)} (default: all)",
     )
     parser.add_argument("--dlt-python", help="a Python that can import dlt (default: search, see above)")
     parser.add_argument(
-        "--dlt-format", default="parquet", choices=("parquet", "jsonl", "default"),
+        "--dlt-format",
+        default="parquet",
+        choices=("parquet", "jsonl", "default"),
         help="dlt's loader_file_format (default parquet, its fast path into DuckDB; 'default' is dlt's own "
         "default for DuckDB, insert_values, which took 488 s at 1M rows on the reference machine)",
     )
     parser.add_argument(
-        "--repeat", type=int, default=1,
+        "--repeat",
+        type=int,
+        default=1,
         help="run the initial load of gladly-assets, the ceiling and naive this many times; report the fastest",
     )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
@@ -1056,17 +1124,23 @@ def main(argv: list[str] | None = None) -> int:
         targets = report(args, results, bench)
         bench.progress(f"benchmark done in {time.perf_counter() - started:.0f} s")
         if args.json:
-            args.json.write_text(json.dumps({
-                "rows": args.rows,
-                "initial": results.initial,
-                "incremental": results.incremental,
-                "noop": results.noop,
-                "memory": {str(k): v for k, v in results.memory.items()},
-                "info": results.info,
-                "skipped": results.skipped,
-                "targets": [{"target": t, "value": value, "pass": ok} for t, value, ok in targets],
-                "errors": bench.errors,
-            }, indent=2, default=str))
+            args.json.write_text(
+                json.dumps(
+                    {
+                        "rows": args.rows,
+                        "initial": results.initial,
+                        "incremental": results.incremental,
+                        "noop": results.noop,
+                        "memory": {str(k): v for k, v in results.memory.items()},
+                        "info": results.info,
+                        "skipped": results.skipped,
+                        "targets": [{"target": t, "value": value, "pass": ok} for t, value, ok in targets],
+                        "errors": bench.errors,
+                    },
+                    indent=2,
+                    default=str,
+                )
+            )
         return 1 if bench.errors else 0
     finally:
         if owned:

@@ -5,11 +5,10 @@ once and opens the DuckDB file once; each table is still its own asset, and any
 subset can be materialised. The work itself lives in ``sync``.
 """
 
-
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -17,8 +16,9 @@ from pydantic import Field
 
 from gladly_assets.checks import check_specs, evaluate_checks
 from gladly_assets.cursor import latest_metadata
-from gladly_assets.resources.gladly import ExportJob, GladlyResource
-from gladly_assets.resources.warehouse import Warehouse
+from gladly_assets.export_jobs import ExportJob
+from gladly_assets.load.warehouse import Warehouse
+from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.sync import TableSync, outcome_metadata, plan_sync
 from gladly_assets.tables import SCHEMA, TABLES, GladlyTable
 
@@ -56,12 +56,12 @@ def table_spec(table: GladlyTable, freshness: dg.FreshnessPolicy | None) -> dg.A
 def freshness_for(frequency: str) -> dg.FreshnessPolicy:
     """Stale once a table has gone two export periods (plus slack) without a new job."""
     period = timedelta(hours=1) if frequency.upper() == "HOURLY" else timedelta(days=1)
-    return dg.FreshnessPolicy.time_window(fail_window=period * 2 + timedelta(hours=1), warn_window=period + timedelta(minutes=30))
+    return dg.FreshnessPolicy.time_window(
+        fail_window=period * 2 + timedelta(hours=1), warn_window=period + timedelta(minutes=30)
+    )
 
 
-def build_gladly_assets(
-    tables: Sequence[GladlyTable] = TABLES, frequency: str = "DAILY"
-) -> dg.AssetsDefinition:
+def build_gladly_assets(tables: Sequence[GladlyTable] = TABLES, frequency: str = "DAILY") -> dg.AssetsDefinition:
     freshness = freshness_for(frequency)
 
     @dg.multi_asset(
@@ -76,9 +76,9 @@ def build_gladly_assets(
         config: GladlySyncConfig,
         gladly: GladlyResource,
         duckdb: DuckDBResource,
-    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    ) -> Iterator[dg.MaterializeResult[Any] | dg.AssetCheckResult]:
         selected = [table for table in tables if table.asset_key in context.selected_asset_keys]
-        checks = {table.asset_key: [] for table in tables}
+        checks: dict[dg.AssetKey, list[str]] = {table.asset_key: [] for table in tables}
         for check_key in context.selected_asset_check_keys:
             checks[check_key.asset_key].append(check_key.name)
         listed = gladly.list_jobs() if selected else []

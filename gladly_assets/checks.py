@@ -17,7 +17,7 @@ from typing import Any
 import dagster as dg
 
 from gladly_assets.cursor import RETENTION_GAP, ROWS_REJECTED, metadata_value
-from gladly_assets.resources.warehouse import REJECTED_LINES_TABLE, Warehouse
+from gladly_assets.load.warehouse import REJECTED_LINES_TABLE, Warehouse
 from gladly_assets.tables import GladlyTable
 
 ID_IS_UNIQUE = "id_is_unique"
@@ -30,7 +30,9 @@ Metadata = Mapping[str, Any]
 def id_is_unique(table: GladlyTable, metadata: Metadata, warehouse: Warehouse) -> dg.AssetCheckResult:
     if warehouse.row_count(table.name) is None:
         return dg.AssetCheckResult(
-            asset_key=table.asset_key, check_name=ID_IS_UNIQUE, passed=False,
+            asset_key=table.asset_key,
+            check_name=ID_IS_UNIQUE,
+            passed=False,
             description=f"{table.qualified_name} does not exist: materialise the asset first.",
         )
     null_ids, duplicate_ids = warehouse.key_problems(table.name)
@@ -40,7 +42,9 @@ def id_is_unique(table: GladlyTable, metadata: Metadata, warehouse: Warehouse) -
         check_name=ID_IS_UNIQUE,
         passed=passed,
         metadata={"null_ids": null_ids, "duplicate_ids": duplicate_ids},
-        description=None if passed else (
+        description=None
+        if passed
+        else (
             f"{table.qualified_name} has {null_ids} row(s) without id and {duplicate_ids} duplicated "
             "id(s); run the asset with full_refresh to rebuild it."
         ),
@@ -61,7 +65,9 @@ def no_retention_gap(table: GladlyTable, metadata: Metadata, warehouse: Warehous
             "exports for 14 days and these were deleted before they were applied. To recover, ask Gladly "
             "support to regenerate the exports for these windows, then materialise with run config "
             "`full_refresh: true`."
-        ) if lost else None,
+        )
+        if lost
+        else None,
     )
 
 
@@ -77,7 +83,9 @@ def no_rejected_lines(table: GladlyTable, metadata: Metadata, warehouse: Warehou
             f"The last sync of {table.qualified_name} quarantined {rejected} malformed line(s); the rest "
             f"loaded. Inspect them with: SELECT * FROM {REJECTED_LINES_TABLE} WHERE table_name = "
             f"'{table.name}' ORDER BY rejected_at DESC"
-        ) if rejected else None,
+        )
+        if rejected
+        else None,
     )
 
 

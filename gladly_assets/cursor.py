@@ -19,7 +19,7 @@ from typing import Any
 
 import dagster as dg
 
-from gladly_assets.resources.gladly import ExportJob, parse_instant
+from gladly_assets.export_jobs import ExportJob, parse_instant
 
 LATE_JOB_WINDOW = timedelta(hours=1)
 
@@ -46,10 +46,7 @@ class Cursor:
     def is_pending(self, job: ExportJob) -> bool:
         if self.last_job_updated_at is None or job.updated_at > self.last_job_updated_at:
             return True
-        return (
-            job.updated_at >= self.last_job_updated_at - LATE_JOB_WINDOW
-            and job.id not in self.recent_jobs
-        )
+        return job.updated_at >= self.last_job_updated_at - LATE_JOB_WINDOW and job.id not in self.recent_jobs
 
     def pending(self, jobs: Iterable[ExportJob]) -> list[ExportJob]:
         """The jobs not applied yet, oldest first (ties in a fixed order)."""
@@ -62,9 +59,7 @@ class Cursor:
         covered = max(filter(None, [self.covered_until, job.window_end]), default=None)
         return Cursor(
             last_job_updated_at=newest,
-            recent_jobs={
-                job_id: at for job_id, at in recent.items() if at >= newest - LATE_JOB_WINDOW
-            },
+            recent_jobs={job_id: at for job_id, at in recent.items() if at >= newest - LATE_JOB_WINDOW},
             covered_until=covered,
         )
 

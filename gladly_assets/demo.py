@@ -62,7 +62,7 @@ def dagster_dev_command(port: int) -> list[str]:
     return [sys.executable, "-m", "dagster", "dev", *target, "-h", "127.0.0.1", "-p", str(port)]
 
 
-def stop(process: subprocess.Popen, timeout: float = 30.0) -> None:
+def stop(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     """Stop `dagster dev` and everything it started (its webserver, daemon, code server
     and runs share its process group): SIGINT, and wait until the whole group is gone, so
     that no run still holds the warehouse; SIGKILL after ``timeout`` or a second Ctrl-C."""

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 import dagster as dg
 
 from gladly_assets.cursor import Cursor, iso
-from gladly_assets.resources.errors import GladlyConfigError, GladlyError, GladlyRetriesExhausted
-from gladly_assets.resources.gladly import ExportJob, GladlyResource
+from gladly_assets.errors import GladlyConfigError, GladlyError, GladlyRetriesExhausted
+from gladly_assets.export_jobs import ExportJob
+from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.tables import TABLES, GladlyTable
 
 SENSOR_NAME = "gladly_export_jobs_sensor"

@@ -21,10 +21,11 @@ import polars as pl
 
 from gladly_assets import cursor as cursor_keys
 from gladly_assets.cursor import Cursor, iso
-from gladly_assets.jsonl import read_batches
-from gladly_assets.resources.errors import GladlyJobExpired
-from gladly_assets.resources.gladly import ExportJob, GladlyResource, parse_instant
-from gladly_assets.resources.warehouse import JobResult, Warehouse
+from gladly_assets.errors import GladlyJobExpired
+from gladly_assets.export_jobs import ExportJob, parse_instant
+from gladly_assets.load.jsonl import read_batches
+from gladly_assets.load.warehouse import JobResult, Warehouse
+from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.tables import GladlyTable
 
 # Consecutive export windows should touch; a hole wider than this means jobs were lost.
@@ -119,8 +120,11 @@ class SyncOutcome:
     @property
     def lost(self) -> tuple[LostWindow, ...]:
         expired = tuple(
-            LostWindow(job.window_start or job.updated_at, job.window_end or job.updated_at,
-                       f"export job {job.id} expired before its file could be downloaded")
+            LostWindow(
+                job.window_start or job.updated_at,
+                job.window_end or job.updated_at,
+                f"export job {job.id} expired before its file could be downloaded",
+            )
             for job in self.expired
         )
         return self.plan.lost + expired
@@ -149,16 +153,19 @@ class TableSync:
         table, plan = self.table, self.plan
         self.log.info(f"{table.qualified_name}: {plan.reason}")
         for window in plan.lost:
-            self.log.warning(f"{table.qualified_name}: export window {iso(window.start)} .. {iso(window.end)} is lost: {window.reason}")
+            self.log.warning(
+                f"{table.qualified_name}: export window {iso(window.start)} .. {iso(window.end)} is lost: {window.reason}"
+            )
         with_file = [job for job in plan.jobs if table.file_name in job.files]
         rebuild = plan.rebuilds and bool(with_file)
         if plan.rebuilds and not rebuild:
             # Rebuilding from nothing would empty the table: keep what it has.
-            self.log.warning(f"{table.qualified_name}: Gladly lists no job with {table.file_name}; the table is kept as it is")
+            self.log.warning(
+                f"{table.qualified_name}: Gladly lists no job with {table.file_name}; the table is kept as it is"
+            )
         target = self.warehouse.start_rebuild(table) if rebuild else None
         self.log.info(
-            f"{table.qualified_name}: {len(plan.jobs)} new export job(s), "
-            f"{len(with_file)} with {table.file_name}"
+            f"{table.qualified_name}: {len(plan.jobs)} new export job(s), {len(with_file)} with {table.file_name}"
         )
         with tempfile.TemporaryDirectory(prefix="gladly-") as scratch:
             for job in plan.jobs:
@@ -186,7 +193,11 @@ class TableSync:
         self.log.info(f"{where}: downloaded {_mb(size)} in {time.monotonic() - started:.1f} s; loading")
         started = time.monotonic()
         result = self.warehouse.apply_job(
-            table, job.id, job.updated_at, read_batches(path), into=target,
+            table,
+            job.id,
+            job.updated_at,
+            read_batches(path),
+            into=target,
             on_batch=self._load_progress(where, size),
         )
         path.unlink()
@@ -197,13 +208,10 @@ class TableSync:
             f"{result.updated:,} updated, {result.unchanged:,} already current, {result.rejected:,} rejected"
         )
         if result.rejected:
-            self.log.warning(
-                f"{where}: {result.rejected} malformed line(s) quarantined in gladly._rejected_lines"
-            )
+            self.log.warning(f"{where}: {result.rejected} malformed line(s) quarantined in gladly._rejected_lines")
         if result.new_columns or result.widened_columns:
             self.log.info(
-                f"{where}: schema drift: new columns {list(result.new_columns)}, "
-                f"widened {list(result.widened_columns)}"
+                f"{where}: schema drift: new columns {list(result.new_columns)}, widened {list(result.widened_columns)}"
             )
         self.outcome.applied.append((job, result))
 
@@ -242,9 +250,7 @@ def outcome_metadata(table: GladlyTable, outcome: SyncOutcome, warehouse: Wareho
         "dagster/row_count": dg.MetadataValue.int(warehouse.row_count(table.name) or 0),
         "dagster/table_name": dg.MetadataValue.text(table.qualified_name),
         "dagster/column_schema": dg.TableSchema(
-            columns=[
-                dg.TableColumn(name, kind, description=described.get(name)) for name, kind in columns.items()
-            ]
+            columns=[dg.TableColumn(name, kind, description=described.get(name)) for name, kind in columns.items()]
         ),
         "mode": dg.MetadataValue.text(outcome.plan.mode),
         "jobs_applied": dg.MetadataValue.json(

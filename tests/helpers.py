@@ -12,7 +12,8 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from gladly_assets.assets import build_gladly_assets
-from gladly_assets.resources.gladly import GladlyResource, parse_instant
+from gladly_assets.export_jobs import parse_instant
+from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.simulator import GladlySimulator
 from gladly_assets.tables import TABLES, GladlyTable
 
@@ -134,4 +135,10 @@ def assert_tables_match(sim: GladlySimulator, db: Path, jobs: list[dict] | None 
             for key in set(record) | {name for name in row if not name.startswith("_")}:
                 if key == "id":
                     continue
-                assert same_value(row.get(key), record.get(key), types.get(key, "")), (table.name, row_id, key, row.get(key), record.get(key))
+                assert same_value(row.get(key), record.get(key), types.get(key, "")), (
+                    table.name,
+                    row_id,
+                    key,
+                    row.get(key),
+                    record.get(key),
+                )

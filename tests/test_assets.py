@@ -13,15 +13,14 @@ import pytest
 
 from gladly_assets.assets import build_gladly_assets
 from gladly_assets.cursor import Cursor, latest_metadata
-from gladly_assets.resources.errors import GladlyRetriesExhausted
-from gladly_assets.resources.gladly import GladlyResource, parse_instant
+from gladly_assets.errors import GladlyRetriesExhausted
+from gladly_assets.export_jobs import parse_instant
+from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.tables import TABLES, TABLES_BY_NAME
 
 from .helpers import assert_tables_match, column_types, materialize, table_rows
 
 CUSTOMERS = TABLES_BY_NAME["customers"]
-
-
 
 
 @pytest.fixture
@@ -62,9 +61,7 @@ def test_first_run_loads_every_job_and_reports_metadata(sim, instance, db):
     assert metadata["dagster/row_count"].value == len(table_rows(db, CUSTOMERS))
     assert metadata["mode"].value == "initial"
     assert len(metadata["jobs_applied"].value) == 14
-    assert metadata["bytes_downloaded"].value == sum(
-        len(sim.file_bytes(job["id"], "customers.jsonl")) for job in jobs
-    )
+    assert metadata["bytes_downloaded"].value == sum(len(sim.file_bytes(job["id"], "customers.jsonl")) for job in jobs)
     newest = max(parse_instant(job["updatedAt"]) for job in jobs)
     assert Cursor.from_metadata(latest_metadata(instance, CUSTOMERS.asset_key)).last_job_updated_at == newest
     assert "| id" in metadata["preview"].value
@@ -200,7 +197,9 @@ def test_drifting_and_hostile_fields_load(sim, instance, db):
 def test_full_refresh_and_a_deleted_database_both_end_complete(sim, instance, db):
     materialize(sim, instance, db)
     with duckdb.connect(str(db)) as connection:
-        connection.execute("DELETE FROM gladly.gladly.customers WHERE id IN (SELECT id FROM gladly.gladly.customers LIMIT 5)")
+        connection.execute(
+            "DELETE FROM gladly.gladly.customers WHERE id IN (SELECT id FROM gladly.gladly.customers LIMIT 5)"
+        )
     materialize(sim, instance, db, full_refresh=True)
     assert_tables_match(sim, db)
 
@@ -256,8 +255,11 @@ def test_a_run_failing_part_way_keeps_the_jobs_it_committed(sim, instance, db):
     sim.advance(timedelta(hours=1))
     failing = sim.complete_job()
     flaky = GladlyDownOnOneJob(
-        organization=sim.organization, agent_email=sim.agent_email, api_token=sim.api_token,
-        base_url=sim.base_url, failing_job_id=failing["id"],
+        organization=sim.organization,
+        agent_email=sim.agent_email,
+        api_token=sim.api_token,
+        base_url=sim.base_url,
+        failing_job_id=failing["id"],
     )
 
     result = materialize(sim, instance, db, selection=[CUSTOMERS.asset_key], gladly=flaky, raise_on_error=False)

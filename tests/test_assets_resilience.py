@@ -34,8 +34,12 @@ def add_awkward_jobs(sim):
 
 
 def test_a_run_through_every_fault_ends_like_a_clean_run(tmp_path):
-    with make_simulator() as clean, make_simulator(rate_limit_per_second=10) as faulty, \
-            dg.DagsterInstance.ephemeral() as clean_instance, dg.DagsterInstance.ephemeral() as faulty_instance:
+    with (
+        make_simulator() as clean,
+        make_simulator(rate_limit_per_second=10) as faulty,
+        dg.DagsterInstance.ephemeral() as clean_instance,
+        dg.DagsterInstance.ephemeral() as faulty_instance,
+    ):
         for sim in (clean, faulty):
             add_awkward_jobs(sim)
         materialize(clean, clean_instance, tmp_path / "clean.duckdb")
@@ -108,7 +112,17 @@ def _cli_env(sim, tmp_path) -> dict[str, str]:
     }
 
 
-CLI = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "gladly_assets.definitions", "--select", "key:gladly/*"]
+CLI = [
+    sys.executable,
+    "-m",
+    "dagster",
+    "asset",
+    "materialize",
+    "-m",
+    "gladly_assets.definitions",
+    "--select",
+    "key:gladly/*",
+]
 
 
 def test_cli_run_killed_mid_load_is_repaired_by_the_next_run(tmp_path):

@@ -23,9 +23,21 @@ def run(tmp_path_factory) -> tuple[str, dict]:
     workdir = tmp_path_factory.mktemp("bench")
     results = workdir / "results.json"
     completed = subprocess.run(
-        [sys.executable, str(SCRIPT), "--rows", str(ROWS), "--skip-dlt",
-         "--workdir", str(workdir / "work"), "--json", str(results)],
-        capture_output=True, text=True, timeout=240, cwd=ROOT,
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--rows",
+            str(ROWS),
+            "--skip-dlt",
+            "--workdir",
+            str(workdir / "work"),
+            "--json",
+            str(results),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     return completed.stdout, json.loads(results.read_text())
@@ -63,8 +75,13 @@ def test_initial_load_has_every_contender_and_gladly_assets_loads_every_row(run)
     assert f"{ROWS:,} conversation items" in lines[0]
     seconds, rows = measured(lines, "gladly-assets")
     assert rows == ROWS and seconds > 0
-    for contender in ("  its parser alone (Polars, no DuckDB)", "ceiling: DuckDB read_json(file)", "DuckDB read_json, sample_size=-1",
-                      "DuckDB read_json, columns given", "naive (json.loads, Arrow, DuckDB)"):
+    for contender in (
+        "  its parser alone (Polars, no DuckDB)",
+        "ceiling: DuckDB read_json(file)",
+        "DuckDB read_json, sample_size=-1",
+        "DuckDB read_json, columns given",
+        "naive (json.loads, Arrow, DuckDB)",
+    ):
         assert measured(lines, contender)[1] == ROWS
     assert any(line.startswith("dlt") and "--skip-dlt" in line for line in lines)
 
@@ -89,8 +106,14 @@ def test_noop_and_memory_sections_and_every_target_are_reported(run):
     memory = section(stdout, 4)
     for rows in (ROWS, 2 * ROWS):
         assert any(line.split()[0] == f"{rows:,}" for line in memory[2:]), memory
-    targets = stdout[stdout.index("\ntargets\n"):].splitlines()
-    for name in ("initial load <=", "faster than naive", "incremental <=", "no-op makes exactly",
-                 "peak RSS <", "peak RSS growth"):
+    targets = stdout[stdout.index("\ntargets\n") :].splitlines()
+    for name in (
+        "initial load <=",
+        "faster than naive",
+        "incremental <=",
+        "no-op makes exactly",
+        "peak RSS <",
+        "peak RSS growth",
+    ):
         assert any(name in line and re.search(r"(PASS|FAIL)$", line) for line in targets), (name, targets)
     assert results["errors"] == []

@@ -13,8 +13,6 @@ from .helpers import materialize
 CUSTOMERS = TABLES_BY_NAME["customers"]
 
 
-
-
 def evaluations(result) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
     return {
         (evaluation.asset_key.path[-1], evaluation.check_name): evaluation
@@ -62,9 +60,7 @@ def test_duplicated_ids_fail_the_blocking_check(sim, instance, tmp_path):
         connection.execute("INSERT INTO gladly.customers SELECT * FROM gladly.customers LIMIT 2")
         connection.execute("INSERT INTO gladly.agents SELECT * REPLACE (NULL AS id) FROM gladly.agents LIMIT 1")
 
-    result = materialize(
-        sim, instance, db, selection=dg.AssetSelection.all_asset_checks(), raise_on_error=False
-    )
+    result = materialize(sim, instance, db, selection=dg.AssetSelection.all_asset_checks(), raise_on_error=False)
 
     assert not result.success  # a failed blocking check stops the run
     checks = evaluations(result)

@@ -11,6 +11,7 @@ later sensor run. Every process started here is stopped, also when the test fail
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -30,7 +31,7 @@ import pytest
 from gladly_assets.checks import ID_IS_UNIQUE, NO_REJECTED_LINES, NO_RETENTION_GAP
 from gladly_assets.cursor import LAST_JOB_UPDATED_AT
 from gladly_assets.demo import dagster_dev_command, prepare_dagster_home
-from gladly_assets.resources.gladly import parse_instant
+from gladly_assets.export_jobs import parse_instant
 from gladly_assets.sensors import SENSOR_NAME
 from gladly_assets.tables import TABLES
 
@@ -125,10 +126,8 @@ class Spawned:
 
 
 def _signal(pid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def wait_for(

@@ -6,8 +6,8 @@ import base64
 import logging
 import socket
 import time
-import tracemalloc
 import traceback
+import tracemalloc
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,8 +16,7 @@ import dagster as dg
 import httpx
 import pytest
 
-from gladly_assets.resources import (
-    ExportJob,
+from gladly_assets.errors import (
     GladlyAuthError,
     GladlyConfigError,
     GladlyConnectionError,
@@ -26,11 +25,11 @@ from gladly_assets.resources import (
     GladlyNotFound,
     GladlyOrganizationNotFound,
     GladlyPermissionError,
-    GladlyResource,
     GladlyResponseError,
     GladlyRetriesExhausted,
-    parse_instant,
 )
+from gladly_assets.export_jobs import ExportJob, parse_instant
+from gladly_assets.resources import GladlyResource
 from gladly_assets.simulator import GladlySimulator
 
 MakeGladly = Callable[..., GladlyResource]
@@ -363,9 +362,7 @@ def test_wrong_token(make_gladly: MakeGladly, simulator: GladlySimulator) -> Non
 
 
 def test_agent_without_api_permission(make_gladly: MakeGladly, simulator: GladlySimulator) -> None:
-    gladly = make_gladly(
-        agent_email=simulator.unprivileged_agent_email, api_token=simulator.unprivileged_api_token
-    )
+    gladly = make_gladly(agent_email=simulator.unprivileged_agent_email, api_token=simulator.unprivileged_api_token)
     with pytest.raises(GladlyPermissionError) as raised:
         gladly.list_jobs()
     assert "API User permission" in str(raised.value) and "403" in str(raised.value)
@@ -602,7 +599,12 @@ def test_unknown_fields_are_ignored() -> None:
         "id": "j1",
         "status": "COMPLETED",
         "updatedAt": "2026-11-20T07:15:19.072729330Z",
-        "parameters": {"type": "CONVERSATIONS", "startAt": "2026-11-19T00:00:00.000Z", "endAt": "2026-11-20T00:00:00.000Z", "new": 1},
+        "parameters": {
+            "type": "CONVERSATIONS",
+            "startAt": "2026-11-19T00:00:00.000Z",
+            "endAt": "2026-11-20T00:00:00.000Z",
+            "new": 1,
+        },
         "files": ["agents.jsonl"],
         "brandNewField": {"nested": [1, 2]},
     }

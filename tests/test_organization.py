@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gladly_assets.resources import GladlyConfigError, GladlyResource, api_root
+from gladly_assets.errors import GladlyConfigError
+from gladly_assets.resources import GladlyResource, api_root
 
 ACCEPTED = [
     ("myorg", "gladly.com", "https://myorg.gladly.com/api/v1"),

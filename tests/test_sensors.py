@@ -5,14 +5,13 @@ from datetime import timedelta
 import dagster as dg
 import pytest
 
-from gladly_assets.resources.gladly import parse_instant
+from gladly_assets.export_jobs import parse_instant
 from gladly_assets.sensors import build_export_jobs_sensor
 from gladly_assets.tables import TABLES, TABLES_BY_NAME
 
 from .helpers import gladly_resource, make_simulator
 
 SENSOR = build_export_jobs_sensor()
-
 
 
 def tick(sim, cursor=None, **resource_overrides):
@@ -45,9 +44,7 @@ def test_new_job_selects_only_the_tables_its_files_contain(sim):
     job = sim.complete_job(files=["customers.jsonl", "topics.jsonl"])
     result = tick(sim, cursor)
     (request,) = result.run_requests
-    assert set(request.asset_selection) == {
-        TABLES_BY_NAME["customers"].asset_key, TABLES_BY_NAME["topics"].asset_key
-    }
+    assert set(request.asset_selection) == {TABLES_BY_NAME["customers"].asset_key, TABLES_BY_NAME["topics"].asset_key}
     assert request.tags["gladly/newest_job"] == job["id"]
 
 

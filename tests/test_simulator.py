@@ -88,7 +88,9 @@ def test_hourly_history_has_336_jobs_and_quiet_empty_windows() -> None:
         with client(sim) as http:
             schedules = http.get("/export/schedules").json()
     assert len(jobs) == 14 * 24
-    assert all(instant(j["parameters"]["endAt"]) - instant(j["parameters"]["startAt"]) == timedelta(hours=1) for j in jobs)
+    assert all(
+        instant(j["parameters"]["endAt"]) - instant(j["parameters"]["startAt"]) == timedelta(hours=1) for j in jobs
+    )
     empty = [j for j in jobs if not j["files"]]
     assert empty and all(instant(j["parameters"]["startAt"]).hour < 6 for j in empty)  # night hours
     assert schedules == [
@@ -120,7 +122,9 @@ def test_list_filters_on_updated_at_start_inclusive_end_exclusive(sim: GladlySim
         ({"startAt": "2026-11-19T00:00:00Z", "endAt": "2026-11-18T00:00:00Z"}, "endAt", "invalid"),
     ],
 )
-def test_list_rejects_bad_parameters_with_gladly_errors(sim: GladlySimulator, params: dict, attr: str, code: str) -> None:
+def test_list_rejects_bad_parameters_with_gladly_errors(
+    sim: GladlySimulator, params: dict, attr: str, code: str
+) -> None:
     with client(sim) as http:
         response = http.get("/export/jobs", params=params)
     assert response.status_code == 400
@@ -224,7 +228,9 @@ def test_late_and_duplicate_jobs_are_listed(sim: GladlySimulator) -> None:
         listed = http.get("/export/jobs", params={"status": "COMPLETED"}).json()
     ids = [j["id"] for j in listed]
     assert ids[-4:] == [newest["id"], same_instant["id"], late["id"], micro["id"]]  # late one after newer ones
-    assert same_instant["updatedAt"] == newest["updatedAt"] and len(newest["updatedAt"]) == len("2026-11-20T13:00:00.123456789Z")
+    assert same_instant["updatedAt"] == newest["updatedAt"] and len(newest["updatedAt"]) == len(
+        "2026-11-20T13:00:00.123456789Z"
+    )
     assert re.fullmatch(r"2026-11-18T12:00:00\.\d{3}Z", late["updatedAt"])
     assert re.fullmatch(r".*\.\d{6}Z", micro["updatedAt"])
     assert late["parameters"]["startAt"] == "2026-11-17T00:00:00.000Z"
@@ -234,7 +240,7 @@ def test_empty_windows_list_no_files(sim: GladlySimulator) -> None:
     assert sim.complete_job(files=[])["files"] == []
     assert sim.complete_job(conversations=0)["files"] == []
     assert sim.complete_job(files=[CUSTOMERS])["files"] == [CUSTOMERS]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown files"):
         sim.complete_job(files=["orders.jsonl"])
 
 
@@ -389,7 +395,7 @@ def test_rate_limit_burst_with_retry_after_targets_files_only(sim: GladlySimulat
     assert listing.status_code == 200
     assert (first.status_code, second.status_code, third.status_code) == (429, 429, 200)
     assert first.headers["Retry-After"] == "0.05" and first.headers["Ratelimit-Remaining-Second"] == "0"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="applies_to must be one of"):
         sim.faults.applies_to = "everything"
 
 
@@ -437,7 +443,12 @@ def test_request_log_and_clear(sim: GladlySimulator) -> None:
     with client(sim) as http:
         http.get("/export/jobs", params={"status": "COMPLETED"}, headers={"X-Trace": "1"})
     (record,) = sim.request_log
-    assert (record.method, record.path, record.query, record.status) == ("GET", "/export/jobs", {"status": "COMPLETED"}, 200)
+    assert (record.method, record.path, record.query, record.status) == (
+        "GET",
+        "/export/jobs",
+        {"status": "COMPLETED"},
+        200,
+    )
     assert record.complete and record.bytes_sent > 0 and record.headers["X-Trace"] == "1"
     assert "Authorization" not in record.headers and "authorization" not in record.headers
     sim.clear_log()

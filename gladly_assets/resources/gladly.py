@@ -34,7 +34,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from gladly_assets.resources.errors import (
+from gladly_assets.errors import (
     GladlyAuthError,
     GladlyConfigError,
     GladlyConnectionError,
@@ -44,7 +44,9 @@ from gladly_assets.resources.errors import (
     GladlyPermissionError,
     GladlyResponseError,
     GladlyRetriesExhausted,
+    clip,
 )
+from gladly_assets.export_jobs import ExportJob, format_instant
 from gladly_assets.resources.organization import api_root as organization_api_root
 from gladly_assets.resources.organization import check_domain
 
@@ -61,76 +63,8 @@ _MAX_RETRY_AFTER_SECONDS = 600.0
 # The rate limit is per second: when Gladly says none are left, wait for the next window.
 _RATE_LIMIT_WINDOW_SECONDS = 1.0
 _RETENTION = "Gladly keeps export jobs and their files for 14 days"
-_INSTANT = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:[.,](\d+))?([Zz]|[+-]\d{2}:?\d{2})"
-)
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _UNSATISFIED_RANGE = re.compile(r"bytes \*/(\d+)")
-
-
-def parse_instant(value: str) -> datetime:
-    """An RFC 3339 timestamp as an aware UTC datetime, whatever its number of fraction
-    digits (Gladly sends 3 to 9): digits past the microsecond are truncated."""
-    match = _INSTANT.fullmatch(value.strip()) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError(f"not an RFC 3339 timestamp: {value!r}")
-    day, clock, fraction, zone = match.groups()
-    micros = (fraction or "")[:6].ljust(6, "0")
-    zone = "+00:00" if zone in ("Z", "z") else zone
-    return datetime.fromisoformat(f"{day}T{clock}.{micros}{zone}").astimezone(UTC)
-
-
-def _format_instant(value: datetime) -> str:
-    if value.tzinfo is None:
-        raise GladlyConfigError(f"{value!r} has no time zone: pass an aware datetime (UTC)")
-    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class ExportJob:
-    """One Gladly export job, as much of it as this project uses (unknown fields are ignored)."""
-
-    id: str
-    status: str
-    updated_at: datetime
-    updated_at_raw: str
-    files: tuple[str, ...]
-    window_start: datetime | None
-    window_end: datetime | None
-    schedule_id: str | None
-
-    @classmethod
-    def from_api(cls, obj: object) -> ExportJob:
-        """Parse a job object; a job without ``id`` or a usable ``updatedAt`` fails loudly."""
-        if not isinstance(obj, dict):
-            raise GladlyResponseError(f"Gladly sent an export job that is not a JSON object: {_clip(obj)}")
-        job_id = obj.get("id")
-        if not isinstance(job_id, str) or not job_id:
-            raise GladlyResponseError(f"Gladly sent an export job without an id: {_clip(obj)}")
-
-        def instant(value: object, field: str) -> datetime:
-            try:
-                return parse_instant(value)  # type: ignore[arg-type]
-            except ValueError:
-                raise GladlyResponseError(
-                    f"export job {job_id} has an unreadable {field}: {_clip(value)}"
-                ) from None
-
-        updated_raw = obj.get("updatedAt")
-        parameters = obj.get("parameters") if isinstance(obj.get("parameters"), dict) else {}
-        start, end = parameters.get("startAt"), parameters.get("endAt")
-        files = obj.get("files")
-        schedule_id = obj.get("scheduleId")
-        return cls(
-            id=job_id,
-            status=str(obj.get("status") or ""),
-            updated_at=instant(updated_raw, "updatedAt"),
-            updated_at_raw=str(updated_raw),
-            files=tuple(f for f in files if isinstance(f, str)) if isinstance(files, list) else (),
-            window_start=None if start is None else instant(start, "parameters.startAt"),
-            window_end=None if end is None else instant(end, "parameters.endAt"),
-            schedule_id=schedule_id if isinstance(schedule_id, str) else None,
-        )
 
 
 class _Retryable(Exception):
@@ -167,7 +101,7 @@ class _Progress:
             self._callback(done, total)
 
 
-class GladlyResource(dg.ConfigurableResource):
+class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Gladly's Export API: list export jobs and stream their files to disk, with retries.
 
     The token is sent only to ``https://{organization}.{domain}/api/v1`` (or the explicit
@@ -286,9 +220,9 @@ class GladlyResource(dg.ConfigurableResource):
         if status is not None:
             params["status"] = status
         if start_at is not None:
-            params["startAt"] = _format_instant(start_at)
+            params["startAt"] = format_instant(start_at)
         if end_at is not None:
-            params["endAt"] = _format_instant(end_at)
+            params["endAt"] = format_instant(end_at)
         data = self._get_json(self._url("export", "jobs"), params, self._organization_not_found)
         if not isinstance(data, list):
             raise GladlyResponseError(f"GET /export/jobs answered {type(data).__name__}, not a JSON array")
@@ -360,7 +294,7 @@ class GladlyResource(dg.ConfigurableResource):
             except ValueError:
                 raise GladlyResponseError(
                     f"{what} answered HTTP {response.status_code} with a body that is not JSON: "
-                    f"{self._redact(_clip(response.text))}",
+                    f"{self._redact(clip(response.text))}",
                     response.status_code,
                 ) from None
 
@@ -480,7 +414,7 @@ class GladlyResource(dg.ConfigurableResource):
         except (ValueError, KeyError, TypeError):
             text = response.text
         text = " ".join(text.split())
-        return f": {self._redact(_clip(text, 300))}" if text else ""
+        return f": {self._redact(clip(text, 300))}" if text else ""
 
     def _server_wait(self, response: httpx.Response) -> float | None:
         """How long the server asked us to wait: Retry-After (seconds or a date), else a second
@@ -513,7 +447,7 @@ class GladlyResource(dg.ConfigurableResource):
         def wait(state: RetryCallState) -> float:
             hint = getattr(state.outcome.exception(), "wait", None) if state.outcome else None
             if hint is not None:
-                return hint
+                return float(hint)
             jitter = random.uniform(0, self.backoff_initial_seconds)
             return min(exponential(state) + jitter, self.backoff_max_seconds)
 
@@ -579,9 +513,3 @@ def _user_agent() -> str:
     except metadata.PackageNotFoundError:
         version = "0+unknown"
     return f"gladly-assets/{version}"
-
-
-def _clip(value: object, limit: int = 200) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-

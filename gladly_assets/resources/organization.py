@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from gladly_assets.resources.errors import GladlyConfigError
+from gladly_assets.errors import GladlyConfigError
 
 ALLOWED_DOMAINS: tuple[str, ...] = ("gladly.com", "gladly.qa")
 

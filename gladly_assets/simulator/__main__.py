@@ -114,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         sim.start_ticker(args.tick_seconds)
     completed = len(sim.jobs())
     print(f"Gladly simulator serving {sim.base_url}", flush=True)
-    print(f"  {completed} completed {args.frequency} jobs; clock: {'frozen at ' + sim.now().isoformat() if args.now else 'real time'}")
+    print(
+        f"  {completed} completed {args.frequency} jobs; clock: {'frozen at ' + sim.now().isoformat() if args.now else 'real time'}"
+    )
     if args.tick_seconds > 0:
         print(f"  a new job completes every {args.tick_seconds:g} s")
     print("Export these in the shell that runs the client:")

@@ -98,5 +98,9 @@ class Faults:
     def pending(self) -> bool:
         """Whether any countdown still has shots left."""
         return bool(
-            self.rate_limit_burst or self.server_errors or self.resets or (self.stalls and self.stall_seconds) or self.expire_on_download
+            self.rate_limit_burst
+            or self.server_errors
+            or self.resets
+            or (self.stalls and self.stall_seconds)
+            or self.expire_on_download
         )

@@ -17,12 +17,13 @@ import random
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from gladly_assets.tables import TABLES_BY_FILE, TABLES_BY_NAME
 
-from .jsonl import encode, write_jsonl
+from .jsonl_writer import encode, write_jsonl
 from .vocabulary import ACTIVITIES, CALL_SUMMARIES, NOTES, QUICK_REPLY_OPTIONS, SIDEKICK_REPLIES, Locale
 from .world import Contact, World, stable_rng
 
@@ -39,7 +40,7 @@ MALFORMED_FILES: tuple[str, ...] = (CUSTOMERS_FILE, ITEMS_FILE)
 ITEMS_PER_CONVERSATION = 6.7
 
 # The complete_job test hook: (file_name, records) -> records to write.
-Mutate = Callable[[str, list], list]
+Mutate = Callable[[str, list[Any]], list[Any]]
 
 
 _MILLIS = tuple(f"{ms:03d}Z" for ms in range(1000))
@@ -70,7 +71,7 @@ class TimestampFormatter:
         minute, rest = divmod(second, 60)
         minute_prefix = self._minutes.get(minute)
         if minute_prefix is None:
-            minute_prefix = datetime.fromtimestamp(minute * 60, timezone.utc).strftime("%Y-%m-%dT%H:%M:")
+            minute_prefix = datetime.fromtimestamp(minute * 60, UTC).strftime("%Y-%m-%dT%H:%M:")
             self._minutes[minute] = minute_prefix
         prefix = self._seconds[second] = f"{minute_prefix}{rest:02d}."
         return prefix
@@ -142,7 +143,7 @@ def _write_files(world: World, spec: JobSpec, directory: Path, mutate: Mutate | 
     extra = dict(spec.extra_lines)
     counts: dict[str, int] = {}
 
-    def write(file_name: str, records: Iterable, expected: int) -> None:
+    def write(file_name: str, records: Iterable[Any], expected: int) -> None:
         if file_name not in spec.files:
             for _ in records:  # still drain: the other files depend on which items exist
                 pass
@@ -302,8 +303,9 @@ class _Conversations:
         customer_ref = self.customer_refs[customer]
         agent_ref = self.agent_refs[agent]
         added_topic: str | None = None
+        content: dict[str, Any] | str
         self.customers.add(customer)
-        for step, ms in zip(plan, times):
+        for step, ms in zip(plan, times, strict=False):
             responder = None
             if step == INBOUND:
                 initiator, responder = customer_ref, agent_ref
@@ -328,7 +330,11 @@ class _Conversations:
                 content = _OPEN
             elif step == NOTE:
                 initiator = agent_ref
-                content = {"type": "CONVERSATION_NOTE", "body": NOTES[int(r() * len(NOTES))], "attachments": self._attachments(0.3)}
+                content = {
+                    "type": "CONVERSATION_NOTE",
+                    "body": NOTES[int(r() * len(NOTES))],
+                    "attachments": self._attachments(0.3),
+                }
             elif step == SIDEKICK:
                 initiator, responder = self.sidekick, customer_ref
                 text = SIDEKICK_REPLIES[int(r() * len(SIDEKICK_REPLIES))].replace("{order}", order)
@@ -351,7 +357,7 @@ class _Conversations:
                 self.ts(ms),
                 initiator,
                 "" if responder is None else ',"responder":' + responder,
-                content if content.__class__ is str else encode(content),
+                content if isinstance(content, str) else encode(content),
             )
 
     # ----------------------------------------------------------- content by type
@@ -359,14 +365,16 @@ class _Conversations:
     def _text(self, pool: tuple[str, ...], contact: Contact, order: str) -> str:
         return pool[int(self.rng.random() * len(pool))].replace("{order}", order).replace("{first}", contact.first_name)
 
-    def _attachments(self, probability: float = 0.1) -> list[dict]:
+    def _attachments(self, probability: float = 0.1) -> list[dict[str, Any]]:
         r = self.rng.random
         if r() >= probability:
             return []
         content_type, filename, size = _ATTACHMENTS[int(r() * len(_ATTACHMENTS))]
         return [{"id": self.new_id(), "contentType": content_type, "filename": filename, "fileSize": size}]
 
-    def _chat(self, session_id: str, text: str, message_type: str = "TEXT", data: dict | None = None) -> dict:
+    def _chat(
+        self, session_id: str, text: str, message_type: str = "TEXT", data: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         return {
             "type": "CHAT_MESSAGE",
             "sessionId": session_id,
@@ -376,30 +384,46 @@ class _Conversations:
             "messageData": data,
         }
 
-    def _inbound(self, channel: str, contact: Contact, order: str, session_id: str, ms: int) -> dict:
+    def _inbound(self, channel: str, contact: Contact, order: str, session_id: str, ms: int) -> dict[str, Any]:
         locale = contact.locale
         if channel == "CHAT_MESSAGE":
             return self._chat(session_id, self._text(locale.inbound, contact, order))
         if channel == "EMAIL":
-            return self._email(contact.email, [self.world.support_email], self._text(locale.subjects, contact, order), self._text(locale.inbound, contact, order))
+            return self._email(
+                contact.email,
+                [self.world.support_email],
+                self._text(locale.subjects, contact, order),
+                self._text(locale.inbound, contact, order),
+            )
         if channel == "PHONE_CALL":
             return self._call(contact.phone, self.world.company_phone, locale, ms)
         if channel == "VOICEMAIL":
             call = self._call(contact.phone, self.world.company_phone, locale, ms)
-            return {"type": "VOICEMAIL", **{k: call[k] for k in ("startedAt", "recordingStatus", "recordingUrl", "recordingDuration", "recordingSummary")}}
+            return {
+                "type": "VOICEMAIL",
+                **{
+                    k: call[k]
+                    for k in ("startedAt", "recordingStatus", "recordingUrl", "recordingDuration", "recordingSummary")
+                },
+            }
         return self._message(channel, contact, self._text(locale.inbound, contact, order), inbound=True)
 
-    def _reply(self, channel: str, contact: Contact, order: str, session_id: str, ms: int) -> dict:
+    def _reply(self, channel: str, contact: Contact, order: str, session_id: str, ms: int) -> dict[str, Any]:
         text = self._text(contact.locale.replies, contact, order)
         if channel == "CHAT_MESSAGE":
             return self._chat(session_id, text)
         if channel == "EMAIL":
-            return self._email(self.world.support_email, [contact.email], "Re: " + self._text(contact.locale.subjects, contact, order), text)
+            return self._email(
+                self.world.support_email,
+                [contact.email],
+                "Re: " + self._text(contact.locale.subjects, contact, order),
+                text,
+            )
         if channel == "VOICEMAIL":  # the agent calls back
             return self._call(self.world.company_phone, contact.phone, contact.locale, ms, outbound=True)
         return self._message(channel, contact, text, inbound=False)
 
-    def _email(self, sender: str, to: list[str], subject: str, text: str) -> dict:
+    def _email(self, sender: str, to: list[str], subject: str, text: str) -> dict[str, Any]:
         r = self.rng.random
         return {
             "type": "EMAIL",
@@ -412,9 +436,11 @@ class _Conversations:
             "attachments": self._attachments(),
         }
 
-    def _message(self, channel: str, contact: Contact, text: str, inbound: bool) -> dict:
+    def _message(self, channel: str, contact: Contact, text: str, inbound: bool) -> dict[str, Any]:
         if channel == "SMS":
-            sender, receiver = (contact.phone, self.world.company_sms) if inbound else (self.world.company_sms, contact.phone)
+            sender, receiver = (
+                (contact.phone, self.world.company_sms) if inbound else (self.world.company_sms, contact.phone)
+            )
             return {"type": "SMS", "from": sender, "to": receiver, "content": text, "attachments": self._attachments()}
         if channel == "FACEBOOK_MESSAGE":
             return {
@@ -426,7 +452,7 @@ class _Conversations:
             }
         return {"type": channel, "content": text, "attachments": self._attachments()}  # INSTAGRAM_DIRECT, WHATSAPP
 
-    def _call(self, sender: str, receiver: str, locale: Locale, ms: int, outbound: bool = False) -> dict:
+    def _call(self, sender: str, receiver: str, locale: Locale, ms: int, outbound: bool = False) -> dict[str, Any]:
         r = self.rng.random
         ring = 3_000 + int(r() * 25_000)
         duration = 20 + int(r() * 900)
@@ -434,7 +460,11 @@ class _Conversations:
         status = "AVAILABLE" if r() < 0.9 else ("DELETED", "ERROR")[int(r() * 2)]
         available = status == "AVAILABLE" and not missed
         summary = (
-            {"status": "COMPLETED", "summary": CALL_SUMMARIES[int(r() * len(CALL_SUMMARIES))], "language": locale.language}
+            {
+                "status": "COMPLETED",
+                "summary": CALL_SUMMARIES[int(r() * len(CALL_SUMMARIES))],
+                "language": locale.language,
+            }
             if available
             else None
         )
@@ -452,7 +482,7 @@ class _Conversations:
             "recordingSummary": summary,
         }
 
-    def _activity(self, order: str, ms: int) -> dict:
+    def _activity(self, order: str, ms: int) -> dict[str, Any]:
         r = self.rng.random
         activity_type, title, body, source = ACTIVITIES[int(r() * len(ACTIVITIES))]
         occurred = ms - int(r() * 3_600_000)

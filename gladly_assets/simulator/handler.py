@@ -8,6 +8,7 @@ multi-GB file streams at disk/loopback speed with flat memory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import select
@@ -20,7 +21,7 @@ import traceback
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .jobs import RETENTION, STATUSES, parse_instant
@@ -81,13 +82,13 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
 
-    def get_request(self):  # type: ignore[override]
+    def get_request(self) -> tuple[socket.socket, Any]:
         request, address = super().get_request()
         with self._connections_lock:
             self._connections.add(request)
         return request, address
 
-    def shutdown_request(self, request) -> None:  # type: ignore[override]
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
         with self._connections_lock:
             self._connections.discard(request)
         super().shutdown_request(request)
@@ -97,19 +98,17 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
-    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
+    def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up mid-response is normal here (timeouts, resets).
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)) or self.sim.stopping:
             return
         super().handle_error(request, client_address)
 
 
-def error_body(attr: str, code: str, detail: str) -> dict:
+def error_body(attr: str, code: str, detail: str) -> dict[str, Any]:
     return {"errors": [{"attr": attr, "code": code, "detail": detail}]}
 
 
@@ -143,7 +142,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_PATCH(self) -> None:
         self._handle("PATCH")
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass  # the simulator keeps its own log (sim.request_log, log_requests=True)
 
     def _handle(self, method: str) -> None:
@@ -236,6 +235,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self._not_allowed("GET")
             return self._json(200, self.sim._collection(path))
         self._json(404, error_body("path", "not_exist", f"No such endpoint: {path}"))
+        return None
 
     def _not_allowed(self, allow: str) -> None:
         self.response_headers["Allow"] = allow
@@ -270,15 +270,19 @@ class Handler(BaseHTTPRequestHandler):
         jobs = [
             job.to_api()
             for job in self.sim._visible_jobs(now)
-            if (status is None or job.status == status) and start <= job.updated_at and (end is None or job.updated_at < end)
+            if (status is None or job.status == status)
+            and start <= job.updated_at
+            and (end is None or job.updated_at < end)
         ]
         self._json(200, jobs)
+        return None
 
     def _get_job(self, job_id: str) -> None:
         job = self.sim._visible_job(job_id)
         if job is None:
             return self._json(404, error_body("jobId", "not_exist", f"No export job {job_id}"))
         self._json(200, job.to_api())
+        return None
 
     def _delete_job(self, job_id: str) -> None:
         job = self.sim._visible_job(job_id)
@@ -288,6 +292,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(400, error_body("status", "invalid", f"Cannot delete a job that is {job.status}"))
         job.deleted = True
         self._json(204, None)
+        return None
 
     def _file(self, job_id: str, name: str) -> None:
         sim = self.sim
@@ -311,7 +316,7 @@ class Handler(BaseHTTPRequestHandler):
             if wanted == "unsatisfiable":
                 self.response_headers["Content-Range"] = f"bytes */{size}"
                 return self._json(416, error_body("range", "invalid", f"Range not satisfiable for {size} bytes"))
-            if wanted is not None:
+            if isinstance(wanted, tuple):
                 (first, last), status = wanted, 206
                 self.response_headers["Content-Range"] = f"bytes {first}-{last}/{size}"
         length = max(0, last - first + 1)
@@ -320,7 +325,7 @@ class Handler(BaseHTTPRequestHandler):
         self._start(status, "application/x-ndjson", length)
         if self.method == "HEAD":
             self.complete = True
-            return
+            return None
         to_send = length if reset_after is None else min(length, reset_after)
         with open(path, "rb") as source:
             offset = first
@@ -333,6 +338,7 @@ class Handler(BaseHTTPRequestHandler):
         self.complete = self.bytes_sent == length
         if reset_after is not None:
             self._abort()
+        return None
 
     # ------------------------------------------------------------------ responses
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from .generator import JobSpec, Mutate
 
@@ -28,7 +29,7 @@ class Clock:
 
     def now(self) -> datetime:
         with self._lock:
-            return self._frozen if self._frozen is not None else datetime.now(timezone.utc)
+            return self._frozen if self._frozen is not None else datetime.now(UTC)
 
     def advance(self, delta: timedelta) -> datetime:
         with self._lock:
@@ -40,7 +41,7 @@ class Clock:
 
 def as_utc(instant: datetime) -> datetime:
     """Aware UTC datetime; a naive one is taken to be UTC already."""
-    return instant.replace(tzinfo=timezone.utc) if instant.tzinfo is None else instant.astimezone(timezone.utc)
+    return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
 
 
 def floor_period(instant: datetime, period: timedelta) -> datetime:
@@ -105,7 +106,7 @@ class Job:
     directory: Path | None = None  # where its files are, once generated
     generation_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def to_api(self) -> dict:
+    def to_api(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "scheduleId": self.schedule_id,

@@ -194,9 +194,9 @@ class GladlySimulator:
         conversation_items: int | None = None,
         files: Sequence[str] | None = None,
         malformed_lines: int = 0,
-        mutate: Callable[[str, list[dict]], list[dict]] | None = None,
+        mutate: Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
         extra_lines: Mapping[str, Sequence[bytes]] | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """A new COMPLETED job, its files generated now; returns it as the API shows it.
 
         Its window is the period that ended last before ``updated_at`` (default:
@@ -205,24 +205,30 @@ class GladlySimulator:
         updated = as_utc(updated_at) if updated_at is not None else self.now()
         job = self._new_job("IN_PROGRESS", updated, register=False)
         self._finish(
-            job, updated, fraction_digits=fraction_digits, conversations=conversations,
-            conversation_items=conversation_items, files=files, malformed_lines=malformed_lines,
-            mutate=mutate, extra_lines=extra_lines,
+            job,
+            updated,
+            fraction_digits=fraction_digits,
+            conversations=conversations,
+            conversation_items=conversation_items,
+            files=files,
+            malformed_lines=malformed_lines,
+            mutate=mutate,
+            extra_lines=extra_lines,
         )
         return job.to_api()
 
-    def start_job(self) -> dict:
+    def start_job(self) -> dict[str, Any]:
         """A new job left IN_PROGRESS (no files yet); ``finish_job`` completes it."""
         return self._new_job("IN_PROGRESS", self.now()).to_api()
 
-    def finish_job(self, job_id: str, updated_at: datetime | None = None, **options: Any) -> dict:
+    def finish_job(self, job_id: str, updated_at: datetime | None = None, **options: Any) -> dict[str, Any]:
         """Complete an IN_PROGRESS job; ``options`` are those of ``complete_job``."""
         job = self._in_progress(job_id)
         updated = as_utc(updated_at) if updated_at is not None else self.now()
         self._finish(job, updated, **options)
         return job.to_api()
 
-    def fail_job(self, job_id: str, updated_at: datetime | None = None) -> dict:
+    def fail_job(self, job_id: str, updated_at: datetime | None = None) -> dict[str, Any]:
         """Mark an IN_PROGRESS job FAILED (it lists no files)."""
         job = self._in_progress(job_id)
         with self._lock:
@@ -230,7 +236,7 @@ class GladlySimulator:
             job.status = "FAILED"
         return job.to_api()
 
-    def jobs(self, status: str | None = "COMPLETED") -> list[dict]:
+    def jobs(self, status: str | None = "COMPLETED") -> list[dict[str, Any]]:
         """Visible (unexpired, undeleted) jobs as ``GET /export/jobs`` lists them; status None = all."""
         return [job.to_api() for job in self._visible_jobs(self.now()) if status is None or job.status == status]
 
@@ -283,9 +289,13 @@ class GladlySimulator:
         def tick() -> None:
             while not self._stopping.wait(every_seconds):
                 try:
-                    job = self.complete_job(conversation_items=self._items_per_job, malformed_lines=self._malformed_per_job)
+                    job = self.complete_job(
+                        conversation_items=self._items_per_job, malformed_lines=self._malformed_per_job
+                    )
                     if self.log_requests:
-                        print(f"[simulator] completed job {job['id']} at {job['updatedAt']}", file=sys.stderr, flush=True)
+                        print(
+                            f"[simulator] completed job {job['id']} at {job['updatedAt']}", file=sys.stderr, flush=True
+                        )
                 except Exception as error:  # keep ticking; a demo should survive one bad tick
                     print(f"[simulator] ticker failed: {error!r}", file=sys.stderr, flush=True)
 
@@ -378,7 +388,7 @@ class GladlySimulator:
         conversation_items: int | None = None,
         files: Sequence[str] | None = None,
         malformed_lines: int = 0,
-        mutate: Callable[[str, list[dict]], list[dict]] | None = None,
+        mutate: Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
         extra_lines: Mapping[str, Sequence[bytes]] | None = None,
     ) -> None:
         if fraction_digits not in (3, 6, 9):
@@ -443,7 +453,7 @@ class GladlySimulator:
         return organization.lower(), "/" + parts[4] if len(parts) == 5 else ""
 
     def _authenticate(self, header: str | None) -> str | None:
-        """"privileged", "unprivileged", or None for bad credentials."""
+        """ "privileged", "unprivileged", or None for bad credentials."""
         if not header or not header.lower().startswith("basic "):
             return None
         try:
@@ -459,7 +469,7 @@ class GladlySimulator:
                 return kind
         return None
 
-    def _collection(self, path: str) -> list[dict]:
+    def _collection(self, path: str) -> list[dict[str, Any]]:
         """GET /export/schedules, /agents, /topics: the organization as of the newest job."""
         ordinal = max(0, self._ordinal - 1)
         world = self._world
@@ -488,7 +498,11 @@ class GladlySimulator:
 
     def _record(self, record: RequestRecord) -> None:
         if self.log_requests:
-            print(f"[simulator] {record.method} {record.path} -> {record.status} ({record.bytes_sent} bytes)", file=sys.stderr, flush=True)
+            print(
+                f"[simulator] {record.method} {record.path} -> {record.status} ({record.bytes_sent} bytes)",
+                file=sys.stderr,
+                flush=True,
+            )
         with self._idle:
             self._log.append(record)
             self._in_flight -= 1

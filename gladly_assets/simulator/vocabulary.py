@@ -201,7 +201,7 @@ NOTES: tuple[str, ...] = (
     "Remboursement validé — 24,90 € ✅",
     "VIP customer ⭐ handle with care",
     "Checked with warehouse (倉庫): parcel lost in transit.",
-    "Said \"thanks!\" and hung up. Follow-up in 3 days\tif no reply.",
+    'Said "thanks!" and hung up. Follow-up in 3 days\tif no reply.',
 )
 
 ACTIVITIES: tuple[tuple[str, str, str, str], ...] = (
@@ -209,7 +209,7 @@ ACTIVITIES: tuple[tuple[str, str, str, str], ...] = (
     ("EMAIL", "Order #{order} shipped", "Your order is on its way 🚚", "Shopify"),
     ("ISSUE", "Return requested for #{order}", "Reason: wrong size (taille incorrecte)", "Loop Returns"),
     ("SMS", "Delivery notification", "Paket {order} wurde zugestellt.", "Twilio"),
-    ("SURVEY", "CSAT survey: ⭐⭐⭐⭐☆", "\"Quick and friendly\" — 素晴らしい対応", "Delighted"),
+    ("SURVEY", "CSAT survey: ⭐⭐⭐⭐☆", '"Quick and friendly" — 素晴らしい対応', "Delighted"),
 )
 
 SIDEKICK_REPLIES: tuple[str, ...] = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from .vocabulary import AGENT_NAMES, LOCALES, TOPICS, Locale
 
@@ -79,13 +80,11 @@ class World:
         self.automation_ids = tuple(new_id(rng) for _ in range(3))  # routing / auto-close rules
         self.integration_ids = tuple(new_id(rng) for _ in range(2))  # API users posting activities
         self._customers = [self._customer_profile(rng, i) for i in range(customers)]
-        self._agents = [
-            (new_id(rng), *AGENT_NAMES[i % len(AGENT_NAMES)], i // len(AGENT_NAMES)) for i in range(agents)
-        ]
+        self._agents = [(new_id(rng), *AGENT_NAMES[i % len(AGENT_NAMES)], i // len(AGENT_NAMES)) for i in range(agents)]
         self._agent_domain = domain
         self._topic_ids = [new_id(rng) for _ in TOPICS]
         self._leaf_topics = [i for i, (_, parent, _) in enumerate(TOPICS) if parent is not None]
-        self._customer_cache: dict[tuple[int, int], dict] = {}
+        self._customer_cache: dict[tuple[int, int], dict[str, Any]] = {}
 
     # ----------------------------------------------------------- customers
 
@@ -98,10 +97,10 @@ class World:
         emails = (f"{local}@{rng.choice(locale.email_domains)}", f"{first_ascii[0]}{last_ascii}@work.example")
         if index % 11 == 5:  # mixed case: a loader must not treat it as a different address
             emails = (emails[0].title(), emails[1])
-        phones = tuple(
+        phone_a, phone_b = (
             locale.phone_prefix + "".join(str(rng.randrange(10)) for _ in range(locale.phone_digits)) for _ in range(2)
         )
-        addresses = tuple(rng.choice(locale.addresses).format(n=rng.randrange(1, 300)) for _ in range(2))
+        address_a, address_b = (rng.choice(locale.addresses).format(n=rng.randrange(1, 300)) for _ in range(2))
         external = ("single", "multi", "none")[index % 3]
         return _CustomerProfile(
             id=new_id(rng),
@@ -109,8 +108,8 @@ class World:
             first_name=first,
             name=name,
             emails=emails,
-            phones=phones,
-            addresses=addresses,
+            phones=(phone_a, phone_b),
+            addresses=(address_a, address_b),
             external=external,
             external_value=f"CUS-{rng.randrange(10**6, 10**7)}",
             facebook_user_id=str(rng.randrange(10**15, 10**16)),
@@ -122,7 +121,7 @@ class World:
     def customer_count(self) -> int:
         return len(self._customers)
 
-    def customer(self, index: int, ordinal: int) -> dict:
+    def customer(self, index: int, ordinal: int) -> dict[str, Any]:
         """The customer record as a job with this ordinal exports it."""
         key = (index, ordinal)
         cached = self._customer_cache.get(key)
@@ -130,7 +129,7 @@ class World:
             return cached
         p = self._customers[index]
         version = (ordinal + p.offset) // p.period
-        record: dict = {
+        record: dict[str, Any] = {
             "id": p.id,
             "name": p.name,
             "address": p.addresses[(version // 2) % 2],
@@ -153,7 +152,13 @@ class World:
         p = self._customers[index]
         record = self.customer(index, ordinal)
         return Contact(
-            index, p.id, p.first_name, p.locale, record["emailAddresses"][0], record["phoneNumbers"][0], p.facebook_user_id
+            index,
+            p.id,
+            p.first_name,
+            p.locale,
+            record["emailAddresses"][0],
+            record["phoneNumbers"][0],
+            p.facebook_user_id,
         )
 
     # ----------------------------------------------------------- agents and topics
@@ -162,7 +167,7 @@ class World:
     def agent_count(self) -> int:
         return len(self._agents)
 
-    def agent(self, index: int, ordinal: int) -> dict:
+    def agent(self, index: int, ordinal: int) -> dict[str, Any]:
         agent_id, name, local, generation = self._agents[index]
         if generation:  # more agents than names: keep emails unique
             name, local = f"{name} {generation + 1}", f"{local}{generation + 1}"
@@ -176,13 +181,13 @@ class World:
     def agents_changed(self, ordinal: int) -> list[int]:
         return [i for i in range(len(self._agents)) if ordinal and self.agent(i, ordinal) != self.agent(i, ordinal - 1)]
 
-    def topic(self, index: int, ordinal: int) -> dict:
+    def topic(self, index: int, ordinal: int) -> dict[str, Any]:
         name, parent, disabled = TOPICS[index]
         if name == "Refund" and (ordinal // 5) % 2 == 1:
             name = "Refunds & returns"
         if name.startswith("International") and (ordinal // 4) % 2 == 1:
             disabled = True
-        record: dict = {"id": self._topic_ids[index], "name": name, "disabled": disabled}
+        record: dict[str, Any] = {"id": self._topic_ids[index], "name": name, "disabled": disabled}
         if parent is not None:
             record["parentId"] = self._topic_ids[parent]
         return record
@@ -199,5 +204,3 @@ class World:
 
     def enabled_leaf_topics(self, ordinal: int) -> list[int]:
         return [i for i in self._leaf_topics if not self.topic(i, ordinal)["disabled"]]
-
-

@@ -12,6 +12,7 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
+from typing import Any
 
 
 def _make_encoder() -> Callable[[object], str]:
@@ -56,13 +57,13 @@ def _malformed(kind: str, line: str, rng: random.Random) -> str:
 
 def write_jsonl(
     path: Path,
-    records: Iterable,
+    records: Iterable[Any],
     *,
     expected: int,
     malformed: int = 0,
     extra: Sequence[bytes] = (),
     rng: random.Random | None = None,
-    mutate: Callable[[list], list] | None = None,
+    mutate: Callable[[list[Any]], list[Any]] | None = None,
 ) -> int:
     """Stream records (objects, or already encoded JSON lines) to ``path`` as UTF-8 JSON lines.
 
@@ -96,8 +97,8 @@ def write_jsonl(
             if len(buffer) >= 4096:
                 out.write(("\n".join(buffer) + "\n").encode())
                 buffer.clear()
-        for bad in range(bad, inside):  # fewer records than expected: the rest go at the end
-            buffer.append(_malformed(_MALFORMED_KINDS[bad % 4], last_line, rng))
+        for rest in range(bad, inside):  # fewer records than expected: the rest go at the end
+            buffer.append(_malformed(_MALFORMED_KINDS[rest % 4], last_line, rng))
         if buffer:
             out.write(("\n".join(buffer) + "\n").encode())
         for raw in extra:

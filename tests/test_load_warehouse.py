@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import pytest
 
-from gladly_assets.jsonl import parse_chunk
-from gladly_assets.resources import warehouse as warehouse_module
-from gladly_assets.resources.warehouse import Warehouse
+from gladly_assets.load import warehouse as warehouse_module
+from gladly_assets.load.jsonl import parse_chunk
+from gladly_assets.load.warehouse import Warehouse
 from gladly_assets.tables import TABLES_BY_NAME
 
 CUSTOMERS = TABLES_BY_NAME["customers"]
@@ -74,7 +74,7 @@ def test_a_failure_mid_job_leaves_the_table_as_it_was(warehouse):
         yield parse_chunk(b'{"id":"a","name":"changed","newCol":1}\nbad line\n', 1)
         raise OSError("connection lost mid-file")
 
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="connection lost mid-file"):
         warehouse.apply_job(CUSTOMERS, "j2", T0 + timedelta(hours=2), batches())
 
     assert rows(warehouse, "*") == before
@@ -103,8 +103,11 @@ def test_a_long_job_commits_its_stage_at_row_group_boundaries_and_stays_atomic(w
     apply(warehouse, "j1", 1, '{"id":"a","name":"A"}')
     before = rows(warehouse, "*")
     recorder = warehouse.conn = CommitRecorder(warehouse.conn, qualified("_load_customers"))
-    chunks = [b'{"id":"k1","name":"first"}\n{"id":"k2"}\n{"id":"k3"}\n', b'{"id":"k4"}\n{"id":"k5"}\n{"id":"k6"}\n',
-              b'{"id":"k7"}\n{"id":"k1","name":"last"}\n{"id":"a","name":"A2"}\n']
+    chunks = [
+        b'{"id":"k1","name":"first"}\n{"id":"k2"}\n{"id":"k3"}\n',
+        b'{"id":"k4"}\n{"id":"k5"}\n{"id":"k6"}\n',
+        b'{"id":"k7"}\n{"id":"k1","name":"last"}\n{"id":"a","name":"A2"}\n',
+    ]
 
     def batches(fail: bool):
         for number, chunk in enumerate(chunks):
@@ -112,7 +115,7 @@ def test_a_long_job_commits_its_stage_at_row_group_boundaries_and_stays_atomic(w
         if fail:
             raise OSError("connection lost after the stage was committed twice")
 
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="stage was committed twice"):
         warehouse.apply_job(CUSTOMERS, "j2", T0 + timedelta(hours=2), batches(fail=True))
     assert recorder.staged_at_commit == [4, 8]
     assert rows(warehouse, "*") == before

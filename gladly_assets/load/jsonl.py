@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -199,22 +200,22 @@ def _replace_each(text: pl.Expr, replacements: dict[str, str]) -> pl.Expr:
 
 
 def _parse_line_by_line(chunk: bytes, first_line: int, line_count: int) -> Batch:
-    records: list[dict] = []
+    records: list[dict[str, Any]] = []
     rejected: list[RejectedLine] = []
     for offset, raw in enumerate(chunk.split(b"\n")):
         if not raw.strip():
             continue
         record, error = _load_line(raw)
-        if error is None:
+        if record is not None:
             records.append(record)
         else:
             text = raw.decode("utf-8", errors="replace")
-            rejected.append(RejectedLine(first_line + offset, text, error))
+            rejected.append(RejectedLine(first_line + offset, text, error or "rejected"))
     frame, json_columns = _frame_from_records(records)
     return Batch(frame, first_line, line_count, len(chunk), rejected, json_columns)
 
 
-def _frame_from_records(records: list[dict]) -> tuple[pl.DataFrame, frozenset[str]]:
+def _frame_from_records(records: list[dict[str, Any]]) -> tuple[pl.DataFrame, frozenset[str]]:
     """Columns for parsed objects, typed as Polars types them, and lossless where Polars
     gives up: text mixed with anything makes a text column (other values as their JSON
     text, as Polars does), objects or arrays a JSON column, other mixed scalars text."""
@@ -232,7 +233,8 @@ def _frame_from_records(records: list[dict]) -> tuple[pl.DataFrame, frozenset[st
             columns[key] = pl.Series(key, [_json_text(value) for value in values], dtype=pl.String)
         elif len(kinds) > 1 and not kinds <= {int, float}:
             columns[key] = pl.Series(
-                key, [value if value is None or isinstance(value, str) else _json_text(value) for value in values],
+                key,
+                [value if value is None or isinstance(value, str) else _json_text(value) for value in values],
                 dtype=pl.String,
             )
         else:
@@ -252,7 +254,7 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _load_line(raw: bytes) -> tuple[dict | None, str | None]:
+def _load_line(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
     """(the object, None) if the line is a JSON object with a usable id, else (None, why not)."""
     try:
         value = json.loads(raw, parse_constant=_reject_constant)

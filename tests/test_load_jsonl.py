@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from gladly_assets import jsonl
-from gladly_assets.jsonl import parse_chunk, read_batches
+from gladly_assets.load import jsonl
+from gladly_assets.load.jsonl import parse_chunk, read_batches
 
 
 def write_lines(path: Path, lines: list[str], trailing_newline: bool = True) -> Path:
@@ -110,7 +110,9 @@ def test_types_polars_cannot_reconcile_are_kept_losslessly():
     assert [None if t is None else json.loads(t) for t in batch.frame["z"]] == [[1], {"k": 1}, None]
 
 
-@pytest.mark.parametrize("text", ["tab\there", "back\\slash", "C:\\new", "bell\x07", "nul\x00", "form\ffeed", "ok\nnewline"])
+@pytest.mark.parametrize(
+    "text", ["tab\there", "back\\slash", "C:\\new", "bell\x07", "nul\x00", "form\ffeed", "ok\nnewline"]
+)
 def test_nested_text_with_any_escape_round_trips_exactly(text):
     record = {"id": "a", "content": {"type": "EMAIL", "body": text}, "to": [text]}
     batch = parse_chunk(json.dumps(record).encode() + b"\n" + b'{"id":"b","content":{"type":"SMS"}}\n', 1)
@@ -119,8 +121,27 @@ def test_nested_text_with_any_escape_round_trips_exactly(text):
     assert json.loads(batch.frame["content"][1]) == {"type": "SMS"}
 
 
-ALPHABET = ["a", " ", "\\", '"', "/", "\t", "\n", "\r", "\b", "\f", "\x00", "\x1f", "\x7f", "é", "😀",
-            "\u2028", "\\n", "\\u005c", "\\\\"]
+ALPHABET = [
+    "a",
+    " ",
+    "\\",
+    '"',
+    "/",
+    "\t",
+    "\n",
+    "\r",
+    "\b",
+    "\f",
+    "\x00",
+    "\x1f",
+    "\x7f",
+    "é",
+    "😀",
+    "\u2028",
+    "\\n",
+    "\\u005c",
+    "\\\\",
+]
 
 
 def random_texts(count: int, seed: int = 5) -> list[str]:
@@ -145,7 +166,14 @@ def test_any_text_round_trips_through_the_fast_path(ensure_ascii, monkeypatch):
     # values and keys, in top-level text and in column names.
     monkeypatch.setattr(jsonl, "_parse_line_by_line", None)  # the Polars path must take it all
     records = [
-        {"id": f"r{i}", "body": text, "content": {"text": text, "list": [text, {"k" + text.replace('"', "").replace("\n", "").replace("\r", ""): 1}]}}
+        {
+            "id": f"r{i}",
+            "body": text,
+            "content": {
+                "text": text,
+                "list": [text, {"k" + text.replace('"', "").replace("\n", "").replace("\r", ""): 1}],
+            },
+        }
         for i, text in enumerate(random_texts(300))
     ]
     records.append({"id": "key", "odd\\key\tname": "v\\"})
@@ -173,7 +201,9 @@ def test_the_placeholder_character_in_the_input_takes_the_exact_path():
 
 
 def test_escape_repair_touches_exactly_the_rows_that_need_it(tmp_path):
-    records = [{"id": f"r{i}", "content": {"body": f"line {i}" + ("\tTAB\\" if i % 7 == 3 else "")}} for i in range(500)]
+    records = [
+        {"id": f"r{i}", "content": {"body": f"line {i}" + ("\tTAB\\" if i % 7 == 3 else "")}} for i in range(500)
+    ]
     path = write_lines(tmp_path / "f.jsonl", [json.dumps(r) for r in records])
     frame = pl.concat([b.frame for b in read_batches(path, batch_bytes=2048)])
     assert [json.loads(text) for text in frame["content"]] == [r["content"] for r in records]

@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import duckdb
 import polars as pl
 
-from gladly_assets.jsonl import Batch, RejectedLine
+from gladly_assets.load.jsonl import Batch, RejectedLine
 from gladly_assets.tables import (
     JOB_ID_COLUMN,
     JOB_UPDATED_AT_COLUMN,
@@ -84,6 +85,18 @@ def _widen(current: str, incoming: str) -> str:
     return max(current, incoming, key=_WIDENING.index)
 
 
+def _row(conn: duckdb.DuckDBPyConnection, sql: str, parameters: list[Any] | None = None) -> tuple[Any, ...]:
+    """The one row of a query that always returns exactly one (an aggregate)."""
+    row = conn.execute(sql, parameters).fetchone()
+    if row is None:
+        raise RuntimeError(f"DuckDB returned no row for: {sql}")
+    return row
+
+
+def _scalar(conn: duckdb.DuckDBPyConnection, sql: str, parameters: list[Any] | None = None) -> Any:
+    return _row(conn, sql, parameters)[0]
+
+
 @dataclass(frozen=True)
 class JobResult:
     job_id: str
@@ -106,7 +119,7 @@ class Warehouse:
             self.conn.execute(f"SET memory_limit = '{memory_limit}'")
         # Qualify every name with the database's catalog: a file called gladly.duckdb
         # gives a catalog "gladly" that a bare schema name would be ambiguous with.
-        self.catalog = connection.execute("SELECT current_database()").fetchone()[0]
+        self.catalog = str(_scalar(connection, "SELECT current_database()"))
         self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.catalog)}.{SCHEMA}")
         self.conn.execute(
             f"""CREATE TABLE IF NOT EXISTS {self._table_ref(REJECTED_LINES)} (
@@ -122,10 +135,11 @@ class Warehouse:
 
     def columns(self, table_name: str) -> dict[str, str]:
         """Column name -> type, {} if the table does not exist."""
-        exists = self.conn.execute(
+        exists = _scalar(
+            self.conn,
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
             [self.catalog, SCHEMA, table_name],
-        ).fetchone()[0]
+        )
         if not exists:
             return {}
         # pragma_table_info is several times faster than information_schema.
@@ -136,7 +150,7 @@ class Warehouse:
         """Rows in the table, or None if it does not exist."""
         if not self.columns(table_name):
             return None
-        return self.conn.execute(f"SELECT count(*) FROM {self._table_ref(table_name)}").fetchone()[0]
+        return int(_scalar(self.conn, f"SELECT count(*) FROM {self._table_ref(table_name)}"))
 
     def preview(self, table_name: str, limit: int = 5) -> pl.DataFrame:
         result = self.conn.execute(
@@ -148,10 +162,12 @@ class Warehouse:
 
     def key_problems(self, table_name: str) -> tuple[int, int]:
         """(rows with a null id, ids that occur more than once)."""
-        return self.conn.execute(
+        null_ids, duplicate_ids = _row(
+            self.conn,
             f"SELECT count(*) FILTER (WHERE {PRIMARY_KEY} IS NULL), "
-            f"count({PRIMARY_KEY}) - count(DISTINCT {PRIMARY_KEY}) FROM {self._table_ref(table_name)}"
-        ).fetchone()
+            f"count({PRIMARY_KEY}) - count(DISTINCT {PRIMARY_KEY}) FROM {self._table_ref(table_name)}",
+        )
+        return int(null_ids), int(duplicate_ids)
 
     # --- full refresh: build aside, then swap -----------------------------------
 
@@ -221,7 +237,7 @@ class Warehouse:
             self._quarantine(table, job_id, job_updated_at, rejected)
             if self.row_count(target) == 0:
                 # Nothing to merge with: the staged rows become the table, no copy made.
-                inserted, updated, unchanged = self.row_count(stage), 0, 0
+                inserted, updated, unchanged = self.row_count(stage) or 0, 0, 0
                 self._drop(target)
                 self.conn.execute(f"ALTER TABLE {self._table_ref(stage)} RENAME TO {quote(target)}")
             else:
@@ -342,9 +358,7 @@ class Warehouse:
     def _drop_earlier_duplicates(self, table_name: str) -> None:
         """Within one file the last line of an id wins; rows were appended in file order."""
         ref = self._table_ref(table_name)
-        duplicates = self.conn.execute(
-            f"SELECT count(*) - count(DISTINCT {PRIMARY_KEY}) FROM {ref}"
-        ).fetchone()[0]
+        duplicates = _scalar(self.conn, f"SELECT count(*) - count(DISTINCT {PRIMARY_KEY}) FROM {ref}")
         if duplicates:
             self.conn.execute(
                 f"DELETE FROM {ref} WHERE rowid IN (SELECT rowid FROM {ref} "
@@ -356,14 +370,15 @@ class Warehouse:
         staged = self.row_count(stage)
         # Keep what the table has if it is this version or a newer one: a late or
         # repeated job then changes nothing.
-        unchanged = self.conn.execute(
+        unchanged = _scalar(
+            self.conn,
             f"DELETE FROM {stage_ref} AS s USING {target_ref} AS t "
             f"WHERE s.{PRIMARY_KEY} = t.{PRIMARY_KEY} AND "
-            f"(t.{JOB_UPDATED_AT_COLUMN}, t.{JOB_ID_COLUMN}) >= (s.{JOB_UPDATED_AT_COLUMN}, s.{JOB_ID_COLUMN})"
-        ).fetchone()[0]
-        updated = self.conn.execute(
-            f"DELETE FROM {target_ref} AS t USING {stage_ref} AS s WHERE t.{PRIMARY_KEY} = s.{PRIMARY_KEY}"
-        ).fetchone()[0]
+            f"(t.{JOB_UPDATED_AT_COLUMN}, t.{JOB_ID_COLUMN}) >= (s.{JOB_UPDATED_AT_COLUMN}, s.{JOB_ID_COLUMN})",
+        )
+        updated = _scalar(
+            self.conn, f"DELETE FROM {target_ref} AS t USING {stage_ref} AS s WHERE t.{PRIMARY_KEY} = s.{PRIMARY_KEY}"
+        )
         self.conn.execute(f"INSERT INTO {target_ref} BY NAME FROM {stage_ref}")
         self._drop(stage)
         inserted = staged - unchanged - updated

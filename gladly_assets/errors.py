@@ -53,3 +53,9 @@ class GladlyRetriesExhausted(GladlyError):
 
 class GladlyConnectionError(GladlyRetriesExhausted):
     """The last of the attempts failed at the network level: refused, reset, timed out."""
+
+
+def clip(value: object, limit: int = 200) -> str:
+    """``value`` as text for an error message, cut to ``limit`` characters."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
