@@ -481,7 +481,7 @@ class ReportService:
             return _bogus(bogus)
         csv_bytes = self.render(request)
         headers = {"Content-Disposition": f"attachment; filename={request.file_name}"}
-        return Response(200, "text/csv", csv_bytes, headers, reset_after=self.world.faults().take_reset())
+        return Response(200, "text/csv", csv_bytes, headers, reset_after=self.world.faults().take_reset(is_report=True))
 
     def _wait_until_released(self) -> None:
         while not self._released.wait(0.05):
