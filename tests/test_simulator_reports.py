@@ -578,3 +578,27 @@ def test_faults_aimed_at_reports(sim: GladlySimulator) -> None:
     assert not faults.pending
     with pytest.raises(ValueError, match="report_bodies"):
         faults.report_bodies = ["xml"]
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_report_options() -> None:
+    from gladly_assets.simulator.__main__ import parse_args, report_options
+
+    args = parse_args(
+        ["--report-requests", "0", "--report-concurrency", "3", "--report-row-cap", "5", "--report-no-bom",
+         "--report-headers", "recent", "--report-timezone", "UTC", "--report-bodies", "html,text"]
+    )  # fmt: skip
+    assert report_options(args) == ReportOptions(
+        requests_per_window=None,
+        concurrent=3,
+        row_cap=5,
+        byte_order_mark=False,
+        header_style="recent",
+        organization_timezone="UTC",
+    )
+    assert args.report_bodies == ["html", "text"]
+    assert report_options(parse_args([])) == ReportOptions()  # the CLI's defaults are Gladly's
+    with pytest.raises(SystemExit):
+        parse_args(["--report-bodies", "xml"])
