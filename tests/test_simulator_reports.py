@@ -12,12 +12,16 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gladly_assets.simulator import GladlySimulator
-from gladly_assets.simulator.reports import ReportOptions
+from gladly_assets.simulator.__main__ import parse_args, report_options
+from gladly_assets.simulator.reports import BadRequest, ReportOptions, format_cell, parse_report_request, render_csv
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DAY = "2026-11-18"
@@ -516,7 +520,7 @@ def test_report_rate_limit_per_window() -> None:
             exports = http.get("/export/jobs")  # other endpoints are not report requests
             assert statuses == [200, 200, 200] and exports.status_code == 200
             assert refused.status_code == 429
-            assert refused.json()["errors"][0]["code"] == "too_many_requests"
+            assert "report requests" in refused.json()["errors"][0]["detail"]
             assert all(name in refused.headers for name in ("Ratelimit-Limit-Second", "Ratelimit-Remaining-Second"))
             deadline = time.monotonic() + 10
             while (again := report(http, "ConversationTimestampsReport")).status_code == 429:
@@ -584,8 +588,6 @@ def test_faults_aimed_at_reports(sim: GladlySimulator) -> None:
 
 
 def test_cli_report_options() -> None:
-    from gladly_assets.simulator.__main__ import parse_args, report_options
-
     args = parse_args(
         ["--report-requests", "0", "--report-concurrency", "3", "--report-row-cap", "5", "--report-no-bom",
          "--report-headers", "recent", "--report-timezone", "UTC", "--report-bodies", "html,text"]
@@ -602,3 +604,69 @@ def test_cli_report_options() -> None:
     assert report_options(parse_args([])) == ReportOptions()  # the CLI's defaults are Gladly's
     with pytest.raises(SystemExit):
         parse_args(["--report-bodies", "xml"])
+
+
+# --------------------------------------------------------------------------- units: windows and cells
+
+WINDOWS = [
+    # (body, start, end) of the window the rows must fall in
+    ({"startAt": DAY, "endAt": DAY, "timezone": "UTC"}, "2026-11-18T00:00+00:00", "2026-11-19T00:00+00:00"),
+    ({"startAt": "2026-11-17", "endAt": DAY, "timezone": "UTC"}, "2026-11-17T00:00+00:00", "2026-11-19T00:00+00:00"),
+    ({"startAt": DAY, "endAt": DAY, "timezone": "Asia/Tokyo"}, "2026-11-17T15:00+00:00", "2026-11-18T15:00+00:00"),
+    # The US leaves daylight saving time on 2026-11-01: that local day lasts 25 hours.
+    ({"startAt": "2026-11-01", "endAt": "2026-11-01", "timezone": "America/New_York"}, "2026-11-01T04:00+00:00", "2026-11-02T05:00+00:00"),
+    ({"startAt": DAY, "endAt": DAY}, "2026-11-18T05:00+00:00", "2026-11-19T05:00+00:00"),  # the organization's zone
+    ({"startAtTime": f"{DAY}T09:30Z", "endAtTime": f"{DAY}T09:30Z"}, "2026-11-18T09:30+00:00", "2026-11-18T09:31+00:00"),
+    ({"startAtTime": f"{DAY}T09:30-09:00", "endAtTime": f"{DAY}T10:00:45Z"}, "2026-11-18T18:30+00:00", "2026-11-18T10:01+00:00"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "start", "end"), WINDOWS)
+def test_report_windows(body: dict, start: str, end: str) -> None:
+
+    payload = json.dumps({"metricSet": "ContactExportReportV3", **body}).encode()
+    if datetime.fromisoformat(end) <= datetime.fromisoformat(start):
+        with pytest.raises(BadRequest):
+            parse_report_request(payload, ReportOptions(), [])
+        return
+    request = parse_report_request(payload, ReportOptions(), [])
+    assert (request.start, request.end) == (datetime.fromisoformat(start), datetime.fromisoformat(end))
+
+
+cell_text = st.text(st.characters(codec="utf-8", exclude_characters="\r"), max_size=30)
+
+
+@given(rows=st.lists(st.fixed_dictionaries({"a": cell_text, "b": st.one_of(st.none(), cell_text)}), max_size=5))
+def test_csv_cells_round_trip_through_the_csv_module(rows: list[dict[str, str | None]]) -> None:
+
+    body = render_csv(["a", "b"], ["A, first", 'B "second"'], {"Timezone Filter": "UTC"}, rows, ZoneInfo("UTC"), True)
+    if not rows:
+        assert body == b""
+        return
+    header, parsed = parse(body)
+    assert header == ["Timezone Filter", "A, first", 'B "second"']
+    assert [(r["A, first"], r['B "second"']) for r in parsed] == [(row["a"], row["b"] or "") for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, ""),
+        (True, "true"),
+        (False, "false"),
+        (0, "0"),
+        (12, "12"),
+        (0.0, "0"),
+        (-0.0, "0"),
+        (1.5, "1.5"),
+        (17149.683457143, "17149.683457143"),
+        (-30.25, "-30.25"),
+        (datetime(2026, 11, 18, 9, 5, 1, 72000, tzinfo=UTC), "2026-11-18T09:05:01.072Z"),
+        ('a, "b"\nc', 'a, "b"\nc'),
+    ],
+)
+def test_cells(value: object, text: str) -> None:
+
+    assert format_cell(value, ZoneInfo("UTC")) == text
+    if isinstance(value, datetime):
+        assert format_cell(value, ZoneInfo("Asia/Kolkata")) == "2026-11-18T14:35:01.072+05:30"
