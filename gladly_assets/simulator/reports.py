@@ -165,24 +165,26 @@ def _present(payload: Mapping[str, Any], key: str) -> bool:
     return payload.get(key) is not None
 
 
-def _parse_date(payload: Mapping[str, Any], attr: str) -> date:
+def _window_bound(payload: Mapping[str, Any], attr: str, pattern: re.Pattern[str], example: str) -> str:
+    """The text of one window bound, or the 400 for a missing or malformed one."""
     text = payload.get(attr)
     if text is None or text == "":
         raise BadRequest(attr, "blank", f"{attr} must be specified")
-    if not isinstance(text, str) or not _DATE.match(text):
-        raise BadRequest(attr, "invalid", f"{attr} must be a date like 2024-03-13")
+    if not isinstance(text, str) or not pattern.match(text):
+        raise BadRequest(attr, "invalid", f"{attr} must look like {example}")
+    return text
+
+
+def _parse_date(payload: Mapping[str, Any], attr: str) -> date:
+    text = _window_bound(payload, attr, _DATE, "2024-03-13")
     try:
         return date.fromisoformat(text)
-    except ValueError:
+    except ValueError:  # shaped like a date, but not one (2026-02-30)
         raise BadRequest(attr, "invalid", f"{attr} is not a calendar date: {text}") from None
 
 
 def _parse_minute(payload: Mapping[str, Any], attr: str) -> datetime:
-    text = payload.get(attr)
-    if text is None or text == "":
-        raise BadRequest(attr, "blank", f"{attr} must be specified")
-    if not isinstance(text, str) or not _INSTANT.match(text):
-        raise BadRequest(attr, "invalid", f"{attr} must be an instant like 2024-03-13T09:30Z")
+    text = _window_bound(payload, attr, _INSTANT, "2024-03-13T09:30Z")
     try:
         instant = datetime.fromisoformat(text)
     except ValueError:
