@@ -79,6 +79,7 @@ class GladlySimulator:
         conversation_items_per_job: int | None = None,
         malformed_lines: int = 0,
         log_requests: bool = False,
+        ranges: bool = False,
     ) -> None:
         if frequency not in PERIODS:
             raise ValueError(f"frequency must be one of {sorted(PERIODS)}")
@@ -93,6 +94,8 @@ class GladlySimulator:
         self.conversations_per_job = conversations_per_job
         self.host, self._requested_port = host, port
         self.log_requests = log_requests
+        # Byte ranges, ETag and If-Range: Gladly documents none of them, so off unless asked for.
+        self.ranges = ranges
         self._items_per_job = conversation_items_per_job
         self._malformed_per_job = malformed_lines
         self._period = PERIODS[frequency]
@@ -175,6 +178,19 @@ class GladlySimulator:
     def data_dir(self) -> Path:
         return self._data_dir
 
+    def client_settings(self) -> dict[str, str]:
+        """The ``GladlyResource`` settings that point a client at this simulator."""
+        return {
+            "organization": self.organization,
+            "agent_email": self.agent_email,
+            "api_token": self.api_token,
+            "base_url": self.base_url,
+        }
+
+    def client_environment(self) -> dict[str, str]:
+        """The same settings as the ``GLADLY_*`` environment variables the code location reads."""
+        return {f"GLADLY_{name.upper()}": value for name, value in self.client_settings().items()}
+
     # ------------------------------------------------------------------ clock
 
     def now(self) -> datetime:
@@ -238,7 +254,7 @@ class GladlySimulator:
 
     def jobs(self, status: str | None = "COMPLETED") -> list[dict[str, Any]]:
         """Visible (unexpired, undeleted) jobs as ``GET /export/jobs`` lists them; status None = all."""
-        return [job.to_api() for job in self._visible_jobs(self.now()) if status is None or job.status == status]
+        return [job.to_api() for job in self.visible_jobs() if status is None or job.status == status]
 
     def file_path(self, job_id: str, file_name: str) -> Path:
         """Where the served bytes of that file live (generated on first use)."""
@@ -433,18 +449,20 @@ class GladlySimulator:
                 job.directory = directory
             return job.directory
 
-    def _visible_jobs(self, now: datetime) -> list[Job]:
+    def visible_jobs(self) -> list[Job]:
+        """Jobs the API lists now (unexpired, undeleted), in creation order."""
+        now = self.now()
         with self._lock:
             return [job for job in self._jobs.values() if job.visible(now)]
 
-    def _visible_job(self, job_id: str) -> Job | None:
+    def visible_job(self, job_id: str) -> Job | None:
         with self._lock:
             job = self._jobs.get(job_id)
         return job if job is not None and job.visible(self.now()) else None
 
-    # ------------------------------------------------------------------ internals: HTTP
+    # ------------------------------------------------------------------ what the HTTP handler uses (SimulatorBackend)
 
-    def _split_path(self, path: str) -> tuple[str, str | None]:
+    def resolve(self, path: str) -> tuple[str, str | None]:
         """(organization, path under /{organization}/api/v1), the latter None if it is not ours."""
         parts = path.split("/", 4)  # "", org, "api", "v1", rest
         organization = parts[1] if len(parts) > 1 else ""
@@ -452,8 +470,8 @@ class GladlySimulator:
             return organization.lower(), None
         return organization.lower(), "/" + parts[4] if len(parts) == 5 else ""
 
-    def _authenticate(self, header: str | None) -> str | None:
-        """ "privileged", "unprivileged", or None for bad credentials."""
+    def authenticate(self, header: str | None) -> str | None:
+        """``"privileged"``, ``"unprivileged"``, or None for bad credentials."""
         if not header or not header.lower().startswith("basic "):
             return None
         try:
@@ -469,7 +487,7 @@ class GladlySimulator:
                 return kind
         return None
 
-    def _collection(self, path: str) -> list[dict[str, Any]]:
+    def collection(self, path: str) -> list[dict[str, Any]]:
         """GET /export/schedules, /agents, /topics: the organization as of the newest job."""
         ordinal = max(0, self._ordinal - 1)
         world = self._world
@@ -489,14 +507,22 @@ class GladlySimulator:
             }
         ]
 
-    def _pause(self, seconds: float) -> None:
+    def rate_limit(self, organization: str, method: str) -> tuple[bool, int]:
+        """(allowed, remaining this second) for one request; refused requests do not count."""
+        return self._limiter.hit((organization, method))
+
+    @property
+    def rate_limit_per_second(self) -> int | None:
+        return self._limiter.per_second
+
+    def pause(self, seconds: float) -> None:
         self._stopping.wait(seconds)  # stop() cuts a stall short
 
-    def _request_started(self) -> None:
+    def request_started(self) -> None:
         with self._idle:
             self._in_flight += 1
 
-    def _record(self, record: RequestRecord) -> None:
+    def record_request(self, record: RequestRecord) -> None:
         if self.log_requests:
             print(
                 f"[simulator] {record.method} {record.path} -> {record.status} ({record.bytes_sent} bytes)",
