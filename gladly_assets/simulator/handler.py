@@ -20,8 +20,8 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -205,7 +205,9 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             headers = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
             logged_path = path if relative is None else relative
-            sim.record_request(RequestRecord(method, logged_path, query, self.status, self.bytes_sent, self.complete, headers))
+            sim.record_request(
+                RequestRecord(method, logged_path, query, self.status, self.bytes_sent, self.complete, headers)
+            )
         if self.cut:  # only after the record: the client may retry at once
             self._reset_connection()
 
