@@ -61,18 +61,18 @@ def truncate(instant: datetime, fraction_digits: int) -> datetime:
     return instant.replace(microsecond=instant.microsecond // drop * drop)
 
 
-def format_instant(instant: datetime, fraction_digits: int) -> str:
+def format_instant(instant: datetime, fraction_digits: int, nanos: int | None = None) -> str:
     """RFC 3339 in UTC with 2 to 9 fraction digits, as Gladly writes ``updatedAt`` and windows.
 
-    Python has no nanoseconds, so digits past the sixth are derived from the
-    instant itself: the same instant always renders the same string, which
-    keeps duplicate ``updatedAt`` values, and the end of one window and the
-    start of the next, exactly equal.
+    Python has no nanoseconds, so digits past the sixth are ``nanos`` or else
+    derived from the instant itself: the same instant always renders the same
+    string, which keeps duplicate ``updatedAt`` values exactly equal.
     """
     if fraction_digits not in FRACTION_DIGITS:
         raise ValueError("fraction_digits must be between 2 and 9")
     instant = as_utc(instant)
-    nanos = zlib.crc32(instant.isoformat().encode()) % 1000
+    if nanos is None:
+        nanos = zlib.crc32(instant.isoformat().encode()) % 1000
     fraction = f"{instant.microsecond:06d}{nanos:03d}"[:fraction_digits]
     return instant.strftime("%Y-%m-%dT%H:%M:%S.") + fraction + "Z"
 
@@ -152,7 +152,8 @@ class Schedule:
 
     def format(self, instant: datetime) -> str:
         """A window bound or ``nextStartAt`` as Gladly writes it (the schedule's fraction digits)."""
-        return format_instant(instant, self.fraction_digits)
+        # Every window bound shares the anchor's sub-second part, nanoseconds included.
+        return format_instant(instant, self.fraction_digits, nanos=self.seed % 997 % 1000)
 
     def next_start(self, instant: datetime) -> datetime:
         return self.slot_start(self.slot_of(instant) + 1)

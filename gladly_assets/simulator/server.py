@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import json
 import random
 import shutil
 import sys
@@ -17,13 +18,13 @@ import threading
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from .faults import Faults
-from .generator import ALL_FILES, CONVERSATION_HORIZON, JobSpec, Slot, generate_job
+from .generator import ALL_FILES, CONVERSATION_HORIZON, ITEMS_FILE, JobSpec, Slot, generate_job
 from .handler import FILE_PATH, RateLimiter, RequestRecord, SimulatorHTTPServer
 from .jobs import (
     FRACTION_DIGITS,
@@ -282,6 +283,48 @@ class GladlySimulator:
 
     def file_bytes(self, job_id: str, file_name: str) -> bytes:
         return self.file_path(job_id, file_name).read_bytes()
+
+    # ------------------------------------------------------------------ for derived data (Reports API, analytics)
+
+    def conversation_items(self) -> Iterator[dict[str, Any]]:
+        """Every distinct conversation item of the visible COMPLETED jobs, oldest job first.
+
+        Read from the files a client downloads (generated on first use), so it is
+        exactly what a sync can see: an item that several jobs hold (overlapping
+        windows, duplicate jobs) comes once, as its first job has it; malformed
+        and ``mutate``-d lines are skipped unless they still parse as an item.
+        """
+        seen: set[str] = set()
+        jobs = sorted(self.visible_jobs(), key=lambda job: (job.updated_at, job.ordinal))
+        for job in jobs:
+            if job.status != "COMPLETED" or ITEMS_FILE not in job.files:
+                continue
+            with open(self.file_path(job.id, ITEMS_FILE), "rb") as lines:
+                for line in lines:
+                    try:
+                        item = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"] not in seen:
+                        seen.add(item["id"])
+                        yield item
+
+    def agents(self) -> list[dict[str, Any]]:
+        """The organization's agents as ``GET /agents`` lists them now (the API users included)."""
+        return self.collection("/agents")
+
+    def topics(self) -> list[dict[str, Any]]:
+        """The topics as ``GET /topics`` lists them now."""
+        return self.collection("/topics")
+
+    def inboxes(self) -> list[dict[str, Any]]:
+        """The organization's inboxes, ``{id, name, channels}`` (the export API has none; the Reports API does)."""
+        return self._world.inboxes()
+
+    def inbox_of(self, conversation_id: str, channel: str) -> dict[str, Any]:
+        """The inbox a conversation was routed to, given its channel (the ``content.type`` of its
+        first customer message): stable per conversation id."""
+        return self._world.inbox_of(conversation_id, channel)
 
     # ------------------------------------------------------------------ faults and log
 
