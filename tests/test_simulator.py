@@ -12,6 +12,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import httpx
 import pytest
@@ -80,7 +81,7 @@ def test_history_lists_fourteen_daily_jobs_then_one_in_progress_and_one_pending(
         assert job["files"] == ALL_FILES and job["parameters"]["type"] == "CONVERSATIONS"
         assert instant(job["updatedAt"]) <= NOW
     windows = [(job["parameters"]["startAt"], job["parameters"]["endAt"]) for job in completed]
-    assert all(previous[1] == following[0] for previous, following in zip(windows, windows[1:]))  # contiguous
+    assert all(previous[1] == following[0] for previous, following in pairwise(windows))  # contiguous
     assert windows[-1][1] < "2026-11-20T06" and running[0]["parameters"]["startAt"] == windows[-1][1]
     assert running[0]["files"] == [] and pending[0]["files"] == []
     assert pending[0]["parameters"]["startAt"] == running[0]["parameters"]["endAt"]

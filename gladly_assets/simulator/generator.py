@@ -410,7 +410,7 @@ class Conversations:
             initiator: str | None
             content: dict[str, Any] | str
             responder = extra = None
-            if step == INBOUND or step == RETURNING:
+            if step in (INBOUND, RETURNING):
                 initiator, responder = customer_ref, agent_ref
                 content = self._inbound(channel, contact, order, session_id, item_id, ms, suffixes)
                 if channel == "PHONE_CALL" and "answeredAt" not in content:  # a missed call: nobody answered
@@ -418,7 +418,7 @@ class Conversations:
             elif step == REPLY:
                 initiator, responder = agent_ref, customer_ref
                 content = self._reply(channel, contact, order, session_id, item_id, ms, suffixes)
-            elif step == TOPIC or step == RETOPIC:
+            elif step in (TOPIC, RETOPIC):
                 initiator = agent_ref if r() < 0.8 else self.automations[0][order_key]
                 previous, topic = topic, self.topic_choices[int(r() * len(self.topic_choices))]
                 self.topics.add(topic)
@@ -462,7 +462,9 @@ class Conversations:
             elif step == THIRD_PARTY:
                 (refs, sender), text = self.third_parties[int(r() * 2)], THIRD_PARTY_REPLIES[int(r() * 2)]
                 initiator, responder = refs[order_key], customer_ref
-                content = self._email(sender, [contact.email], self._subject(contact, order), text.replace("{order}", order))
+                content = self._email(
+                    sender, [contact.email], self._subject(contact, order), text.replace("{order}", order)
+                )
             elif step == VOICE_AI:
                 initiator, responder = self.sidekick[order_key], customer_ref
                 text = VOICE_AI_LINES[int(r() * len(VOICE_AI_LINES))].replace("{order}", order)
@@ -534,7 +536,14 @@ class Conversations:
         return content
 
     def _inbound(
-        self, channel: str, contact: Contact, order: str, session_id: str, item_id: str, ms: int, suffixes: tuple[str, ...]
+        self,
+        channel: str,
+        contact: Contact,
+        order: str,
+        session_id: str,
+        item_id: str,
+        ms: int,
+        suffixes: tuple[str, ...],
     ) -> dict[str, Any]:
         locale = contact.locale
         if channel == "CHAT_MESSAGE":
@@ -555,7 +564,14 @@ class Conversations:
         return self._message(channel, contact, self._text(locale.inbound, contact, order), item_id, inbound=True)
 
     def _reply(
-        self, channel: str, contact: Contact, order: str, session_id: str, item_id: str, ms: int, suffixes: tuple[str, ...]
+        self,
+        channel: str,
+        contact: Contact,
+        order: str,
+        session_id: str,
+        item_id: str,
+        ms: int,
+        suffixes: tuple[str, ...],
     ) -> dict[str, Any]:
         text = self._text(contact.locale.replies, contact, order)
         if channel == "CHAT_MESSAGE":
