@@ -39,10 +39,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .faults import Faults
-from .reports_model import Conversation, Directory, derive, derived_id, read_items
+from .reports_model import Conversation, derive, derived_id, parse_items
 from .reports_sets import METRIC_SETS, RECENT_HEADERS, WORK_SESSION_EVENTS, MetricSet, Names, Row, rows_in_window
 
-ITEMS_FILE = "conversation_items.jsonl"
 REPORTS_PATH = "/reports"
 WORK_SESSION_EVENTS_PATH = "/reports/work-session-events"
 _DIRECTORY_ITEM = re.compile(r"^/(teams|inboxes)/[^/]+$")
@@ -61,16 +60,8 @@ CHANNEL_FILTERS: Mapping[str, tuple[frozenset[str] | None, str]] = {
     "whatsapp": (frozenset({"WHATSAPP"}), "WhatsApp"),
     "instagramDirect": (frozenset({"INSTAGRAM_DIRECT"}), "Instagram Direct"),
 }
-# (name, channels routed to it, disabled). Names hold commas and quotes on purpose: CSV cells.
-INBOXES: tuple[tuple[str, tuple[str, ...], bool], ...] = (
-    ("Web Chat", ("CHAT",), False),
-    ("Email: Orders, Returns & Exchanges", ("EMAIL",), False),
-    ('Voice "Main Line"', ("PHONE_CALL", "VOICEMAIL"), False),
-    ("Messaging (SMS, WhatsApp)", ("SMS", "WHATSAPP"), False),
-    ("Social: Facebook & Instagram", ("FB_MESSENGER", "INSTAGRAM_DIRECT", "TWITTER"), False),
-    ("General", (), False),
-    ("Legacy Chat", (), True),
-)
+# Gladly keeps disabled inboxes in the list; the simulated world routes nothing to this one.
+DISABLED_INBOX = "Legacy Chat"
 # (name, description); agents are dealt round-robin, and the first agent also leads the last team.
 TEAMS: tuple[tuple[str, str], ...] = (
     ("Returns Desk", "Refund and exchange questions"),
@@ -376,9 +367,11 @@ class WorldView:
     organization: str
     seed: int
     jobs: Callable[[], list[dict[str, Any]]]  # visible COMPLETED jobs, as GET /export/jobs lists them
-    file_path: Callable[[str, str], Any]  # (job id, file name) -> path of the generated file
-    agents: Callable[[], list[dict[str, Any]]]  # the organization's agents now (GET /agents)
+    items: Callable[[], Iterable[dict[str, Any]]]  # their distinct conversation items, oldest job first
+    agents: Callable[[], list[dict[str, Any]]]  # the support agents now (GET /agents without API users)
     topics: Callable[[], list[dict[str, Any]]]
+    inboxes: Callable[[], list[dict[str, Any]]]  # {id, name, channels}
+    inbox_of: Callable[[str, str], dict[str, Any]]  # (conversation id, content type) -> its inbox
     faults: Callable[[], Faults]
     pause: Callable[[float], None]  # sleeps, but returns early when the simulator stops
     stopping: Callable[[], bool]
@@ -391,22 +384,14 @@ class ReportService:
         self.world = world
         self.options = options or ReportOptions()
         self.limiter = ReportLimiter(self.options)
+        legacy = {"id": derived_id("inbox", str(world.seed), DISABLED_INBOX), "name": DISABLED_INBOX, "disabled": True}
         self.inboxes: list[dict[str, Any]] = [
-            {"id": derived_id("inbox", str(world.seed), name), "name": name, "disabled": disabled}
-            for name, _, disabled in INBOXES
+            *({"id": inbox["id"], "name": inbox["name"], "disabled": False} for inbox in world.inboxes()),
+            legacy,
         ]
-        self.directory = Directory(
-            inbox_of_channel={
-                channel: inbox["id"]
-                for inbox, (_, channels, _) in zip(self.inboxes, INBOXES, strict=True)
-                for channel in channels
-            },
-            default_inbox=self.inboxes[[name for name, _, _ in INBOXES].index("General")]["id"],
-        )
         self._released = threading.Event()
         self._released.set()
         self._cache_lock = threading.Lock()
-        self._items: dict[str, list[Any]] = {}  # job id -> its parsed items
         self._model: tuple[tuple[tuple[str, str], ...], list[Conversation]] | None = None
 
     # ----------------------------------------------------------- test hooks
@@ -504,23 +489,13 @@ class ReportService:
 
     def conversations(self) -> list[Conversation]:
         """The world as the reports see it: derived once per set of visible completed jobs."""
-        jobs = [job for job in self.world.jobs() if ITEMS_FILE in job["files"]]
-        key = tuple((job["id"], job["updatedAt"]) for job in jobs)
+        key = tuple((job["id"], job["updatedAt"]) for job in self.world.jobs())
         with self._cache_lock:
-            if self._model is not None and self._model[0] == key:
-                return self._model[1]
-            items = []
-            for position, job in enumerate(jobs):
-                parsed = self._items.get(job["id"])
-                if parsed is None:
-                    parsed = read_items(self.world.file_path(job["id"], ITEMS_FILE), position)
-                items.append(parsed)
-            self._items = {job["id"]: parsed for job, parsed in zip(jobs, items, strict=True)}
-            # Positions follow the listing: re-derive the order keys when jobs come or go.
-            flat = [replace(item, order=(position, item.order[1])) for position, ps in enumerate(items) for item in ps]
-            conversations = derive(flat, self.directory)
-            self._model = (key, conversations)
-            return conversations
+            if self._model is None or self._model[0] != key:
+                inbox_of = self.world.inbox_of
+                conversations = derive(parse_items(self.world.items()), lambda cid, kind: inbox_of(cid, kind)["id"])
+                self._model = (key, conversations)
+            return self._model[1]
 
     def render(self, request: ReportRequest) -> bytes:
         """The CSV body for a validated request."""
