@@ -64,9 +64,9 @@ COMMUNICATION = {
 UNLIMITED = {"requests_per_window": None, "concurrent": None}
 
 
-def make_sim(**report_options: Any) -> GladlySimulator:
+def make_sim(rate_limit_per_second: int | None = None, **report_options: Any) -> GladlySimulator:
     options = ReportOptions(**{**UNLIMITED, **report_options})
-    return GladlySimulator(seed=7, now=NOW, rate_limit_per_second=None, report_options=options)
+    return GladlySimulator(seed=7, now=NOW, rate_limit_per_second=rate_limit_per_second, report_options=options)
 
 
 @pytest.fixture
@@ -520,21 +520,22 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
 
 
 def test_report_rate_limit_per_window() -> None:
-    with make_sim(requests_per_window=3, window_seconds=1.0) as sim:
-        sim._limiter.per_second = 100  # the per-second limit's headers, without its refusals
-        with client(sim) as http:
-            statuses = [report(http, "ConversationTimestampsReport").status_code for _ in range(3)]
-            refused = report(http, "ConversationTimestampsReport")
-            exports = http.get("/export/jobs")  # other endpoints are not report requests
-            assert statuses == [200, 200, 200] and exports.status_code == 200
-            assert refused.status_code == 429
-            assert "report requests" in refused.json()["errors"][0]["detail"]
-            assert all(name in refused.headers for name in ("Ratelimit-Limit-Second", "Ratelimit-Remaining-Second"))
-            deadline = time.monotonic() + 10
-            while (again := report(http, "ConversationTimestampsReport")).status_code == 429:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
-            assert again.status_code == 200
+    # A minute-long window, so that timing cannot let a fourth request through; a per-second
+    # limit high enough never to refuse, for its headers.
+    with make_sim(rate_limit_per_second=100, requests_per_window=3, window_seconds=60) as sim, client(sim) as http:
+        statuses = [report(http, "ConversationTimestampsReport").status_code for _ in range(3)]
+        refused = report(http, "ConversationTimestampsReport")
+        exports = http.get("/export/jobs")  # other endpoints are not report requests
+        assert statuses == [200, 200, 200] and exports.status_code == 200
+        assert refused.status_code == 429
+        assert "report requests" in refused.json()["errors"][0]["detail"]
+        assert all(name in refused.headers for name in ("Ratelimit-Limit-Second", "Ratelimit-Remaining-Second"))
+        sim.report_options.window_seconds = 0.5  # the earlier requests age out of a shorter window
+        deadline = time.monotonic() + 10
+        while (again := report(http, "ConversationTimestampsReport")).status_code == 429:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert again.status_code == 200
 
 
 def test_report_concurrency_limit() -> None:
