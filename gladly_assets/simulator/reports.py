@@ -492,8 +492,15 @@ class ReportService:
         key = tuple((job["id"], job["updatedAt"]) for job in self.world.jobs())
         with self._cache_lock:
             if self._model is None or self._model[0] != key:
-                inbox_of = self.world.inbox_of
-                conversations = derive(parse_items(self.world.items()), lambda cid, kind: inbox_of(cid, kind)["id"])
+                routed: dict[tuple[str, str], str] = {}  # the world's lookup builds its inbox list per call
+
+                def inbox_of(conversation_id: str, content_type: str) -> str:
+                    key = (conversation_id, content_type)
+                    if key not in routed:
+                        routed[key] = self.world.inbox_of(conversation_id, content_type)["id"]
+                    return routed[key]
+
+                conversations = derive(parse_items(self.world.items()), inbox_of)
                 self._model = (key, conversations)
             return self._model[1]
 
