@@ -341,7 +341,12 @@ def test_quoting_and_byte_order_mark_round_trip(sim: GladlySimulator) -> None:
         content = report(http, "ContactExportReportV3", "2026-11-10", "2026-11-19").content
         sim.report_options.byte_order_mark = False
         plain = report(http, "ContactExportReportV3", "2026-11-10", "2026-11-19").content
+        sim.report_options.line_terminator = "\n"
+        lf = report(http, "ContactExportReportV3", "2026-11-10", "2026-11-19").content
     assert content == BOM + plain
+    assert b"\r\n" not in lf and list(csv.reader(io.StringIO(lf.decode(), newline=""))) == list(
+        csv.reader(io.StringIO(plain.decode(), newline=""))
+    )
     header, rows = parse(content)
     cells = [cell for row in rows for cell in row.values()]
     assert any("\n" in cell for cell in cells)  # IVR selections
@@ -598,7 +603,7 @@ def test_faults_aimed_at_reports(sim: GladlySimulator) -> None:
 
 def test_cli_report_options() -> None:
     args = parse_args(
-        ["--report-requests", "0", "--report-concurrency", "3", "--report-row-cap", "5", "--report-no-bom",
+        ["--report-requests", "0", "--report-concurrency", "3", "--report-row-cap", "5", "--report-no-bom", "--report-lf",
          "--report-headers", "recent", "--report-timezone", "UTC", "--report-bodies", "html,text"]
     )  # fmt: skip
     assert report_options(args) == ReportOptions(
@@ -606,6 +611,7 @@ def test_cli_report_options() -> None:
         concurrent=3,
         row_cap=5,
         byte_order_mark=False,
+        line_terminator="\n",
         header_style="recent",
         organization_timezone="UTC",
     )

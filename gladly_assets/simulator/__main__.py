@@ -73,6 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     reports.add_argument("--report-concurrency", type=int, default=2, help="report requests at once; 0 disables")
     reports.add_argument("--report-row-cap", type=int, default=100_000, help="rows past this are dropped silently")
     reports.add_argument("--report-no-bom", action="store_true", help="CSVs without the UTF-8 byte-order mark")
+    reports.add_argument("--report-lf", action="store_true", help="end CSV lines with LF instead of CRLF")
     reports.add_argument(
         "--report-headers",
         choices=("captured", "recent"),
@@ -105,6 +106,7 @@ def report_options(args: argparse.Namespace) -> ReportOptions:
         concurrent=args.report_concurrency or None,
         row_cap=args.report_row_cap,
         byte_order_mark=not args.report_no_bom,
+        line_terminator="\n" if args.report_lf else "\r\n",
         header_style=args.report_headers,
         organization_timezone=args.report_timezone,
         latency_seconds=args.report_latency,

@@ -12,7 +12,7 @@ fault and Basic-auth gates as the Export API):
 - ``GET /teams``, ``GET /inboxes`` (and ``/teams/{id}``, ``/inboxes/{id}``): JSON.
 
 A report is a synchronous ``200 text/csv`` (UTF-8 byte-order mark by default,
-RFC 4180 quoting, CRLF, empty cells for nulls, rows in no particular order, an
+RFC 4180 quoting, CRLF by default, empty cells for nulls, rows in no particular order, an
 empty body for an empty window), computed from the conversation items of the
 visible COMPLETED jobs (see ``reports_model`` for what a contact is). Limits:
 ``ReportOptions`` (10 report requests a minute and 2 at once per organization,
@@ -79,6 +79,7 @@ class ReportOptions:
     concurrent: int | None = 2  # report requests being computed at once per organization
     row_cap: int = 100_000  # rows past this are dropped silently, as connectors report of Gladly
     byte_order_mark: bool = True
+    line_terminator: str = "\r\n"  # RFC 4180; Gladly's is undocumented, so "\n" can be tried too
     header_style: str = "captured"  # "captured" (2022/2023 files) or "recent" (no " in seconds")
     organization_timezone: str = "America/New_York"  # when a date request sends no timezone
     latency_seconds: float = 0.0  # how long each report takes to compute
@@ -86,6 +87,8 @@ class ReportOptions:
     def __setattr__(self, name: str, value: object) -> None:
         if name == "header_style" and value not in ("captured", "recent"):
             raise ValueError("header_style must be 'captured' or 'recent'")
+        if name == "line_terminator" and value not in ("\r\n", "\n"):
+            raise ValueError("line_terminator must be CRLF or LF")
         super().__setattr__(name, value)
 
 
@@ -304,11 +307,17 @@ def format_cell(value: object, zone: ZoneInfo) -> str:
 
 
 def render_csv(
-    columns: list[str], labels: list[str], echo: Mapping[str, str], rows: Iterable[Row], zone: ZoneInfo, bom: bool
+    columns: list[str],
+    labels: list[str],
+    echo: Mapping[str, str],
+    rows: Iterable[Row],
+    zone: ZoneInfo,
+    bom: bool,
+    line_terminator: str = "\r\n",
 ) -> bytes:
     """One CSV as Gladly sends it: ``labels`` head the ``columns`` of each row; no rows, an empty body."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180: CRLF, quotes doubled
+    writer = csv.writer(buffer, lineterminator=line_terminator)  # RFC 4180 quoting: quotes doubled
     echo_cells = list(echo.values())
     wrote_header = False
     for row in rows:
@@ -520,7 +529,8 @@ class ReportService:
             "Inboxes Filter": self._inboxes_echo(request.inboxes),
         }
         echoed = {name: echo[name] for name in metric_set.echo}
-        return render_csv(columns, labels, echoed, rows, ZoneInfo(request.zone), options.byte_order_mark)
+        zone = ZoneInfo(request.zone)
+        return render_csv(columns, labels, echoed, rows, zone, options.byte_order_mark, options.line_terminator)
 
     def _inboxes_echo(self, inboxes: frozenset[str] | None) -> str:
         if inboxes is None:
