@@ -156,9 +156,12 @@ def _item(content: dict[str, Any], **envelope: Any) -> dict[str, Any]:
 OLD_SHAPES = {
     "1 messageData null on TEXT": _item({**_TEXT_CHAT, "messageData": None}),
     "1 invented quickReply request": _item(
-        {**_TEXT_CHAT, "messageType": "QUICK_REPLY_REQUEST",
-         "messageData": {"quickReply": {"options": [{"label": "a", "value": "a"}]}}}
-    ),  # fmt: skip
+        {
+            **_TEXT_CHAT,
+            "messageType": "QUICK_REPLY_REQUEST",
+            "messageData": {"quickReply": {"options": [{"label": "a", "value": "a"}]}},
+        }
+    ),
     "1 invented quickReply response": _item(
         {**_TEXT_CHAT, "messageType": "QUICK_REPLY_RESPONSE", "messageData": {"quickReply": {"selected": "a"}}}
     ),
@@ -172,12 +175,21 @@ OLD_SHAPES = {
     "5 customer name null": {"id": "u1", "name": None},
     "8 empty removedTopicIds": _item({"type": "TOPIC_CHANGE", "addedTopicIds": ["t1"], "removedTopicIds": []}),
     "8 empty cc": _item({"type": "EMAIL", "from": "a@b.example", "to": ["c@d.example"], "cc": [], "content": "x"}),
-    "8 empty attachments": _item({"type": "SMS", "from": "+14155550100", "to": "+14155550101", "content": "x",
-                                  "attachments": []}),  # fmt: skip
+    "8 empty attachments": _item(
+        {"type": "SMS", "from": "+14155550100", "to": "+14155550101", "content": "x", "attachments": []}
+    ),
     "9 timestamp with one digit": _item(_TEXT_CHAT, timestamp="2026-11-19T10:00:00.1Z"),
-    "11 unknown job status": {"id": "j", "status": "DONE", "updatedAt": "2026-11-19T10:00:00.07Z",
-                              "parameters": {"type": "CONVERSATIONS", "startAt": "2026-11-18T07:15:18.07Z",
-                                             "endAt": "2026-11-19T07:15:18.07Z"}, "files": []},  # fmt: skip
+    "11 unknown job status": {
+        "id": "j",
+        "status": "DONE",
+        "updatedAt": "2026-11-19T10:00:00.07Z",
+        "parameters": {
+            "type": "CONVERSATIONS",
+            "startAt": "2026-11-18T07:15:18.07Z",
+            "endAt": "2026-11-19T07:15:18.07Z",
+        },
+        "files": [],
+    },
     "13 attr on a 404": {"errors": [{"attr": "jobId", "code": "not_exist", "detail": "No export job x"}]},
     "13 invented 429 code": {"errors": [{"attr": "", "code": "too_many_requests", "detail": "slow down"}]},
     "17 absolute recordingUrl": _item({**_CALL, "recordingUrl": "https://recordings.acme.example/calls/x.mp3"}),
