@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .faults import REPORT_BODIES
-from .jobs import parse_instant
+from .jobs import WINDOW_MODES, parse_instant
 from .reports import ReportOptions
 from .server import GladlySimulator
 
@@ -60,6 +60,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     org.add_argument("--data-dir", type=Path, help="cache generated files here (default: a temp dir)")
     org.add_argument("--rate-limit", type=int, default=10, help="requests per second per method; 0 disables")
     org.add_argument("--log-requests", action="store_true", help="print one line per request to stderr")
+    org.add_argument(
+        "--windows",
+        choices=WINDOW_MODES,
+        default="contiguous",
+        help="export windows that touch, or every third one starting early (overlapping) or late (gapped)",
+    )
+    org.add_argument(
+        "--ranges", action="store_true", help="serve byte ranges, ETag and If-Range (Gladly documents none)"
+    )
 
     data = parser.add_argument_group("jobs")
     data.add_argument("--tick-seconds", type=float, default=0, help="complete a new job every N seconds (0: never)")
@@ -131,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         conversation_items_per_job=args.conversation_items,
         malformed_lines=args.malformed_lines,
         log_requests=args.log_requests,
+        ranges=args.ranges,
+        windows=args.windows,
         report_options=report_options(args),
     )
     faults = sim.faults

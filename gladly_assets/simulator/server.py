@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .faults import Faults
-from .generator import ALL_FILES, CONVERSATION_HORIZON, ITEMS_FILE, JobSpec, Slot, generate_job
+from .generator import ALL_FILES, CONVERSATION_HORIZON, ITEMS_FILE, ITEMS_PER_CONVERSATION, JobSpec, Slot, generate_job
 from .handler import FILE_PATH, RateLimiter, RequestRecord, SimulatorHTTPServer
 from .jobs import (
     FRACTION_DIGITS,
@@ -382,14 +382,20 @@ class GladlySimulator:
             self._log.clear()
 
     def start_ticker(self, every_seconds: float) -> None:
-        """Complete a new job every ``every_seconds`` real seconds until stop() (for demos)."""
+        """Complete a new job every ``every_seconds`` real seconds until stop() (for demos).
+
+        A demo ticks faster than the schedule's windows pass, so most ticks re-export the
+        newest window: each gets conversations of its own (an exact-count job), or it
+        would repeat the same items and a demo's tables would stand still.
+        """
+        items = self._items_per_job
+        if items is None:
+            items = round(self.conversations_per_job * ITEMS_PER_CONVERSATION)
 
         def tick() -> None:
             while not self._stopping.wait(every_seconds):
                 try:
-                    job = self.complete_job(
-                        conversation_items=self._items_per_job, malformed_lines=self._malformed_per_job
-                    )
+                    job = self.complete_job(conversation_items=items, malformed_lines=self._malformed_per_job)
                     if self.log_requests:
                         print(
                             f"[simulator] completed job {job['id']} at {job['updatedAt']}", file=sys.stderr, flush=True
