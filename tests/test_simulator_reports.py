@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from gladly_assets.simulator import GladlySimulator
 from gladly_assets.simulator.__main__ import parse_args, report_options
 from gladly_assets.simulator.reports import BadRequest, ReportOptions, format_cell, parse_report_request, render_csv
+from gladly_assets.simulator.reports_sets import METRIC_SETS, WORK_SESSION_EVENTS, rows_in_window
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DAY = "2026-11-18"
@@ -517,7 +518,7 @@ def test_teams_and_inboxes(sim: GladlySimulator) -> None:
     assert missing.status_code == 404 and missing.json()["errors"][0]["code"] == "not_exist"
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not reached"
@@ -685,3 +686,12 @@ def test_cells(value: object, text: str) -> None:
     assert format_cell(value, ZoneInfo("UTC")) == text
     if isinstance(value, datetime):
         assert format_cell(value, ZoneInfo("Asia/Kolkata")) == "2026-11-18T14:35:01.072+05:30"
+
+
+@pytest.mark.parametrize("name", [*METRIC_SETS, WORK_SESSION_EVENTS.name])
+def test_every_row_fills_exactly_its_sets_columns(sim: GladlySimulator, name: str) -> None:
+    metric_set = METRIC_SETS.get(name, WORK_SESSION_EVENTS)
+    start, end = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+    rows = list(rows_in_window(metric_set, sim.reports.conversations(), sim.reports.names(), start, end))
+    assert rows and all(row.keys() == set(metric_set.headers) for row in rows)
+    assert len(set(metric_set.headers)) == len(metric_set.headers)

@@ -17,7 +17,7 @@ from datetime import datetime
 from functools import partial
 from statistics import fmean
 
-from .reports_model import Actor, Contact, ContactEvent, Conversation, ConversationEvent, WorkSession
+from .reports_model import Actor, Assignment, Contact, ContactEvent, Conversation, ConversationEvent, WorkSession
 
 Cell = str | int | float | bool | datetime | None
 Row = dict[str, Cell]
@@ -330,20 +330,27 @@ CONTACT_EVENT_HEADERS = (
 )  # fmt: skip
 
 
+def _event_cells(at: datetime, kind: str, actor: Actor, before: Assignment, names: Names) -> Row:
+    """The columns both timestamp reports share: when, what, who, and the assignment before."""
+    return {
+        "Timestamp": at,
+        "Event Type": kind,
+        "Initiator Type": _event_initiator(actor.type),
+        "Initiator ID": actor.id,
+        "Initiator Agent Name": _agent_actor(actor, names)[1],
+        "Assigned Inbox ID": before.inbox,
+        "Assigned Inbox Name": names.inbox(before.inbox),
+        "Assigned Agent ID": before.agent,
+        "Assigned Agent Name": names.agent(before.agent),
+    }
+
+
 def _conversation_event_row(c: Conversation, event: ConversationEvent, names: Names) -> Row:
     after = event.after
     return {
-        "Timestamp": event.at,
-        "Event Type": event.type,
+        **_event_cells(event.at, event.type, event.actor, event.before, names),
         "Conversation ID": c.id,
         "Customer ID": c.customer_id,
-        "Initiator Type": _event_initiator(event.actor.type),
-        "Initiator ID": event.actor.id,
-        "Initiator Agent Name": _agent_actor(event.actor, names)[1],
-        "Assigned Inbox ID": event.before.inbox,
-        "Assigned Inbox Name": names.inbox(event.before.inbox),
-        "Assigned Agent ID": event.before.agent,
-        "Assigned Agent Name": names.agent(event.before.agent),
         "Topic ID": event.topic_id,
         "Topic Name": names.topic(event.topic_id),
         "Newly Assigned Inbox ID": after.inbox if after else None,
@@ -365,21 +372,12 @@ def _conversation_event_rows(
 
 
 def _contact_event_row(c: Conversation, contact: Contact, event: ContactEvent, names: Names) -> Row:
-    before = c.assignment_before(event.at)
     return {
-        "Timestamp": event.at,
-        "Event Type": event.type,
+        **_event_cells(event.at, event.type, event.actor, c.assignment_before(event.at), names),
         "Contact ID": contact.id,
         "Conversation ID": c.id,
         "Customer ID": contact.customer_id,
         "Channel": contact.channel,
-        "Initiator Type": _event_initiator(event.actor.type),
-        "Initiator ID": event.actor.id,
-        "Initiator Agent Name": _agent_actor(event.actor, names)[1],
-        "Assigned Inbox ID": before.inbox,
-        "Assigned Inbox Name": names.inbox(before.inbox),
-        "Assigned Agent ID": before.agent,
-        "Assigned Agent Name": names.agent(before.agent),
     }
 
 
