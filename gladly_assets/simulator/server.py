@@ -215,10 +215,10 @@ class GladlySimulator:
     def client_settings(self) -> dict[str, str]:
         """The ``GladlyResource`` settings that point a client at this simulator."""
         return {
+            "base_url": self.base_url,
             "organization": self.organization,
             "agent_email": self.agent_email,
             "api_token": self.api_token,
-            "base_url": self.base_url,
         }
 
     def client_environment(self) -> dict[str, str]:
