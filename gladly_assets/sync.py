@@ -24,6 +24,7 @@ from gladly_assets.cursor import Cursor, iso
 from gladly_assets.errors import GladlyJobExpired
 from gladly_assets.export_jobs import ExportJob, parse_instant
 from gladly_assets.load.jsonl import read_batches
+from gladly_assets.load.timings import StepTimings
 from gladly_assets.load.warehouse import JobResult, Warehouse
 from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.tables import GladlyTable
@@ -111,6 +112,7 @@ class SyncOutcome:
     applied: list[tuple[ExportJob, JobResult]] = field(default_factory=list)
     expired: list[ExportJob] = field(default_factory=list)
     bytes_downloaded: int = 0
+    timings: dict[str, StepTimings] = field(default_factory=dict)  # by job id, for the applied jobs
 
     @property
     def changed(self) -> bool:
@@ -190,8 +192,8 @@ class TableSync:
             self.outcome.expired.append(job)
             return
         self.outcome.bytes_downloaded += size
-        self.log.info(f"{where}: downloaded {_mb(size)} in {time.monotonic() - started:.1f} s; loading")
-        started = time.monotonic()
+        downloaded = time.monotonic()
+        self.log.info(f"{where}: downloaded {_mb(size)} in {downloaded - started:.1f} s; loading")
         result = self.warehouse.apply_job(
             table,
             job.id,
@@ -201,7 +203,9 @@ class TableSync:
             on_batch=self._load_progress(where, size),
         )
         path.unlink()
-        elapsed = time.monotonic() - started
+        finished = time.monotonic()
+        self.outcome.timings[job.id] = StepTimings(download=downloaded - started, total=finished - started)
+        elapsed = finished - downloaded
         self.log.info(
             f"{where}: committed {result.rows_in_file:,} rows in {elapsed:.1f} s "
             f"({result.rows_in_file / max(elapsed, 1e-6):,.0f} rows/s): {result.inserted:,} inserted, "
@@ -262,10 +266,13 @@ def outcome_metadata(table: GladlyTable, outcome: SyncOutcome, warehouse: Wareho
                     "inserted": result.inserted,
                     "updated": result.updated,
                     "rejected": result.rejected,
+                    "seconds": outcome.timings[job.id].to_json(),
                 }
                 for job, result in outcome.applied
             ]
         ),
+        # Summed over the jobs applied: where this sync spent its time.
+        "timings": dg.MetadataValue.json(sum(outcome.timings.values(), StepTimings()).to_json()),
         "jobs_expired": dg.MetadataValue.json([job.id for job in outcome.expired]),
         "rows_inserted": dg.MetadataValue.int(sum(r.inserted for r in results)),
         "rows_updated": dg.MetadataValue.int(sum(r.updated for r in results)),
