@@ -362,7 +362,6 @@ def scale(bench: Bench, results: Results) -> None:
             except ChildFailed:
                 return
             result["bytes"] = size
-            result["load_average"] = load_average()
             results.scale.append(result)
             path.unlink()
     finally:
