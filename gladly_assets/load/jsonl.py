@@ -19,11 +19,12 @@ batch:
   writes them: plain decimal digits, no exponent, no trailing ``.0`` (``true``,
   ``2``, ``2`` for ``2.0``, ``1000`` for ``1e3``, ``1.5`` for ``1.50``).
 * Column types follow the values: booleans, 64-bit integers, doubles, text,
-  JSON text for objects and arrays. Nothing is rounded: integers beyond 64 bits,
-  and numbers of a double column whose magnitude reaches 2**53 (where a double
-  no longer holds every integer), make the column text, each number written as
-  above. Text mixed with other values makes a text column, the other values as
-  their JSON text.
+  and JSON text for objects and arrays. Text mixed with other values makes a text
+  column, the other values as their JSON text; any other mix (a boolean and a
+  number, an array and a number) makes a JSON column. Nothing is rounded: integers
+  beyond 64 bits, and a double column with a number whose magnitude reaches 2**53
+  (where a double no longer holds every integer), make a JSON column, each number
+  written as above.
 
 Lines that are not a JSON object with an ``id`` (a scalar, not empty), are not
 UTF-8, hold half a UTF-16 surrogate pair or are nested deeper than
@@ -195,20 +196,23 @@ def _parse_with_polars(data: bytes) -> tuple[pl.DataFrame, frozenset[str]] | Non
         if PRIMARY_KEY not in inferred or inferred[PRIMARY_KEY].is_nested():
             return None
         schema = {name: _read_as(dtype) for name, dtype in inferred.items()}
-        schema[PRIMARY_KEY] = pl.String  # ids are text even if a file sends a number
+        schema[PRIMARY_KEY] = pl.String()  # ids are text even if a file sends a number
         frame = pl.read_ndjson(data, schema=schema)
         ids = frame[PRIMARY_KEY]
-        if ids.null_count() or (ids == "").any():
+        # Polars reads an object or array id beside text ids as its JSON text: rejected on
+        # the exact path (as are null and empty ids), even if it may be a text id.
+        if ids.null_count() or (ids == "").any() or _looks_nested(ids).any():
             return None
         if any(not _all_json_text(frame[name]) for name, dtype in inferred.items() if dtype.is_nested()):
             return None  # a duplicated key whose values differ in kind (see _all_json_text)
         inexact = [name for name, dtype in schema.items() if dtype == pl.Float64 and not _exact_doubles(frame[name])]
         if inexact:  # rare: read those columns again as the numbers' text
-            schema.update(dict.fromkeys(inexact, pl.String))
+            schema.update(dict.fromkeys(inexact, pl.String()))
             frame = pl.read_ndjson(data, schema=schema)
     except (pl.exceptions.PolarsError, OSError):
         return None
-    json_columns = [name for name, dtype in inferred.items() if dtype.is_nested()]
+    # Nested values, and numbers kept as their JSON text (see _read_as), are JSON columns.
+    json_columns = [name for name, dtype in inferred.items() if name != PRIMARY_KEY and schema[name] != dtype]
     # Each character Polars wrote raw into the JSON text -> how JSON escapes it.
     escapes = {_PLACEHOLDER: "\\\\"} if swapped else {}
     for escape in set(_CONTROL_ESCAPE.findall(data)):
@@ -218,9 +222,10 @@ def _parse_with_polars(data: bytes) -> tuple[pl.DataFrame, frozenset[str]] | Non
     text_columns = [name for name, dtype in schema.items() if dtype == pl.String and name not in json_columns]
     if (escapes or swapped) and any(_looks_nested(frame[name]).any() for name in text_columns):
         return None  # text mixed with objects or arrays: which values to repair is unknown
-    repairs = [_replace_each(pl.col(json_columns), escapes)] if escapes and json_columns else []
+    # Series by name, not expressions: to pl.col a key like "*" or "^a$" is a pattern.
+    repairs = [_replace_each(frame.get_column(name), escapes) for name in json_columns] if escapes else []
     if swapped:
-        repairs.append(_replace_each(pl.col(text_columns), {_PLACEHOLDER: "\\"}))
+        repairs += [_replace_each(frame.get_column(name), {_PLACEHOLDER: "\\"}) for name in text_columns]
     frame = frame.with_columns(repairs)
     if swapped:
         frame = frame.rename(lambda name: name.replace(_PLACEHOLDER, "\\"))
@@ -232,7 +237,7 @@ def _read_as(dtype: pl.DataType) -> pl.DataType:
     """How to read a column Polars inferred as ``dtype``: nested values as their JSON
     text, integers beyond 64 bits as their digits."""
     if dtype.is_nested() or (dtype.is_integer() and dtype != pl.Int64):
-        return pl.String
+        return pl.String()
     return dtype
 
 
@@ -243,8 +248,11 @@ def _looks_nested(values: pl.Series) -> pl.Series:
 def _all_json_text(values: pl.Series) -> bool:
     """Whether a column Polars inferred as nested holds only objects and arrays. Polars
     infers a duplicated key's type from its last value but reads its first: the first
-    may be a scalar (and a type that Polars would have reconciled otherwise)."""
-    return bool((_looks_nested(values) | values.is_null()).all())
+    may be a scalar (and a type that Polars would have reconciled otherwise). Text that
+    only looks like JSON is left to the warehouse, which keeps it as a JSON string."""
+    objects = values.str.starts_with("{") & values.str.ends_with("}")
+    arrays = values.str.starts_with("[") & values.str.ends_with("]")
+    return bool((objects | arrays | values.is_null()).all())
 
 
 def _exact_doubles(values: pl.Series) -> bool:
@@ -253,7 +261,7 @@ def _exact_doubles(values: pl.Series) -> bool:
     return not (values.abs() >= _EXACT_DOUBLE_LIMIT).any()
 
 
-def _replace_each(text: pl.Expr, replacements: dict[str, str]) -> pl.Expr:
+def _replace_each(text: pl.Series, replacements: dict[str, str]) -> pl.Series:
     # Literal replaces, one per character: memchr-fast, where a regex would not be.
     for old, new in replacements.items():
         text = text.str.replace_all(old, new, literal=True)
@@ -284,8 +292,8 @@ class _Object(list[tuple[str, Any]]):
 
 def _frame_from_records(records: list[dict[str, Any]]) -> tuple[pl.DataFrame, frozenset[str]]:
     """Columns for parsed objects, typed as the Polars path types them (see the module
-    docstring), and lossless where Polars gives up: objects or arrays mixed with
-    numbers or booleans make a JSON column, booleans mixed with numbers a text column."""
+    docstring), and lossless where Polars gives up: values of several kinds without
+    text (a list and an object, a boolean and a number) make a JSON column."""
     if not records:
         return _empty_frame(), frozenset()
     texts = _TextWriter(records)
@@ -294,21 +302,20 @@ def _frame_from_records(records: list[dict[str, Any]]) -> tuple[pl.DataFrame, fr
     for key in dict.fromkeys(key for record in records for key in record):
         values = [record.get(key) for record in records]
         kinds = {_kind(value) for value in values if value is not None}
+        numbers = [value for value in values if value is not None]
         if key == PRIMARY_KEY or "str" in kinds:
             columns[key] = pl.Series(key, [texts.text(value) for value in values], dtype=pl.String)
-        elif "nested" in kinds:
+        elif not kinds:
+            columns[key] = pl.Series(key, values, dtype=pl.Null)
+        elif kinds == {"bool"}:
+            columns[key] = pl.Series(key, values, dtype=pl.Boolean)
+        elif kinds == {"int"} and all(_INT64[0] <= number <= _INT64[1] for number in numbers):
+            columns[key] = pl.Series(key, values, dtype=pl.Int64)
+        elif "float" in kinds and kinds <= {"int", "float"} and all(abs(n) < _EXACT_DOUBLE_LIMIT for n in numbers):
+            columns[key] = pl.Series(key, values, dtype=pl.Float64, strict=False)
+        else:  # objects, arrays, mixed kinds, integers beyond 64 bits, doubles past 2**53
             json_columns.add(key)
             columns[key] = pl.Series(key, [texts.json(value) for value in values], dtype=pl.String)
-        elif "bool" in kinds and len(kinds) > 1:
-            columns[key] = pl.Series(key, [texts.json(value) for value in values], dtype=pl.String)
-        elif kinds == {"int"} and all(_INT64[0] <= value <= _INT64[1] for value in values if value is not None):
-            columns[key] = pl.Series(key, values, dtype=pl.Int64)
-        elif "float" in kinds and all(abs(value) < _EXACT_DOUBLE_LIMIT for value in values if value is not None):
-            columns[key] = pl.Series(key, values, dtype=pl.Float64, strict=False)
-        elif kinds <= {"int", "float"}:  # integers beyond 64 bits, or beyond 2**53 among doubles
-            columns[key] = pl.Series(key, [texts.json(value) for value in values], dtype=pl.String)
-        else:
-            columns[key] = pl.Series(key, values, dtype=pl.Boolean if kinds == {"bool"} else pl.Null)
     return pl.DataFrame(columns), frozenset(json_columns)
 
 
@@ -331,7 +338,11 @@ class _TextWriter:
         formatted = pl.read_ndjson(
             "".join(f'{{"v":{number}}}\n' for number in doubles).encode(), schema={"v": pl.String}
         )["v"].to_list()
-        self._doubles: dict[str, str] = {"inf": "Infinity", "-inf": "-Infinity", **dict(zip(doubles, formatted))}
+        self._doubles: dict[str, str] = {
+            "inf": "Infinity",
+            "-inf": "-Infinity",
+            **dict(zip(doubles, formatted, strict=True)),
+        }
 
     def text(self, value: object) -> str | None:
         return value if value is None or isinstance(value, str) else self.json(value)

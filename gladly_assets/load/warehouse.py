@@ -10,9 +10,11 @@ Design, chosen on the benchmarks in ``benchmarks/``:
   never by arrival), and a crash mid-job leaves the table as it was.
 * Scalars keep their JSON type (BIGINT, DOUBLE, BOOLEAN, VARCHAR); objects and
   arrays are DuckDB JSON. A column whose type changes between files is widened
-  (BIGINT -> DOUBLE -> VARCHAR -> JSON), so drift never fails a load nor drops a
-  value; integers and doubles share a DOUBLE column only while every integer is
-  below 2**53 in magnitude (exact in a double), else the column becomes text.
+  as the parser types a column holding both kinds of value, so drift never fails a
+  load nor drops a value, and the batching never changes a type: BIGINT and DOUBLE
+  make DOUBLE while every integer is below 2**53 in magnitude (exact in a double);
+  text with anything makes VARCHAR (other values as their JSON text); any other mix
+  makes JSON.
 * Every top-level key gets a column of its own, renamed where its name cannot be
   a column (see ``column_names``); names a key could take are never used by the
   merge (it orders a file's rows by the stage's own ``_load_ordinal``).
@@ -58,8 +60,8 @@ ROW_GROUP_ROWS = 122_880  # DuckDB's default row-group size
 # loader's memory would grow with the file; past this it evicts or spills to disk.
 MEMORY_LIMIT = "512MB"
 
-# How a column's type may change: each type can be widened into the next ones.
-_WIDENING = ["BOOLEAN", "BIGINT", "DOUBLE", "VARCHAR", "JSON"]
+# The types a column may widen between (see _widen).
+_WIDENING = ("BOOLEAN", "BIGINT", "DOUBLE", "JSON", "VARCHAR")
 # Doubles hold every integer below this magnitude, and not all of them beyond.
 _EXACT_DOUBLE_LIMIT = 2**53
 
@@ -87,16 +89,35 @@ def _duckdb_type(dtype: pl.DataType, is_json: bool) -> str | None:
 
 
 def _widen(current: str, incoming: str, big_integers: Callable[[], bool]) -> str:
-    """The type holding both; ``big_integers``: whether the BIGINT side holds integers
-    a double would round (asked only when BIGINT meets DOUBLE)."""
+    """The type holding both, as the parser types a column holding both kinds of value
+    (so that the batching never changes a type): text takes anything, JSON whatever no
+    single scalar type holds. ``big_integers``: whether the BIGINT side holds integers a
+    double would round (asked only when BIGINT meets DOUBLE)."""
     if current == incoming or current not in _WIDENING or incoming not in _WIDENING:
         return current
-    # BOOLEAN with a number is not a number: both become text.
-    if {current, incoming} & {"BOOLEAN"} and not {current, incoming} & {"VARCHAR", "JSON"}:
+    pair = {current, incoming}
+    if "VARCHAR" in pair:
         return "VARCHAR"
-    if {current, incoming} == {"BIGINT", "DOUBLE"} and big_integers():
-        return "VARCHAR"
-    return max(current, incoming, key=_WIDENING.index)
+    if pair == {"BIGINT", "DOUBLE"} and not big_integers():
+        return "DOUBLE"
+    return "JSON"
+
+
+def _as_text(value: str, kind: str) -> str:
+    """SQL for a value of a column of type ``kind`` as the JSON text the parser writes it
+    (see ``jsonl``): doubles in plain digits, no exponent, no trailing ``.0``. DOUBLE
+    columns hold magnitudes below 2**53 only, so an integral one fits a BIGINT."""
+    if kind != "DOUBLE":
+        return f"{value}::VARCHAR"
+    text = f"{value}::VARCHAR"
+    return (
+        f"CASE WHEN {value} = trunc({value}) THEN "
+        f"(CASE WHEN {value} = 0 AND {text} LIKE '-%' THEN '-0' ELSE {value}::BIGINT::VARCHAR END) "
+        f"WHEN {text} LIKE '%e%' THEN (CASE WHEN {value} < 0 THEN '-' ELSE '' END) || '0.' "
+        f"|| repeat('0', -split_part({text}, 'e', 2)::INTEGER - 1) "
+        f"|| replace(replace(split_part({text}, 'e', 1), '-', ''), '.', '') "
+        f"ELSE {text} END"
+    )
 
 
 def _row(conn: duckdb.DuckDBPyConnection, sql: str, parameters: list[Any] | None = None) -> tuple[Any, ...]:
@@ -371,14 +392,21 @@ class Warehouse:
         for key in new_keys:
             load.names.assign(key)
         columns = {key: load.names.assign(key) for key in kinds}
-        frame = frame.select(list(kinds)).rename(columns)
+        # Series by name, not expressions: to pl.col a key like "*" or "^a$" is a pattern.
+        frame = pl.DataFrame([frame.get_column(key).alias(columns[key]) for key in kinds])
         incoming = {columns[key]: kind for key, kind in kinds.items()}
         load.columns = self._evolve(dest, incoming, load, load.columns, frame)
         select = []
         for name, kind in incoming.items():
-            # A scalar landing in a JSON column is converted to its JSON text.
-            if load.columns[name] == "JSON" and kind != "JSON":
-                select.append(f"to_json({_FRAME_VIEW}.{quote(name)}) AS {quote(name)}")
+            # A value landing in a text or JSON column of another type: its JSON text.
+            column_type = load.columns[name]
+            value = f"{_FRAME_VIEW}.{quote(name)}"
+            if column_type in ("VARCHAR", "JSON") and kind != column_type:
+                select.append(f"({_as_text(value, kind)})::{column_type} AS {quote(name)}")
+            elif column_type == "JSON":
+                # Text DuckDB does not take as JSON (see jsonl._all_json_text) is kept as a
+                # JSON string rather than failing the job.
+                select.append(f"coalesce(TRY_CAST({value} AS JSON), to_json({value})) AS {quote(name)}")
             else:
                 select.append(f"{_FRAME_VIEW}.{quote(name)}")
         # Arrow string views: Polars hands them over without copying, and DuckDB reads them.
@@ -430,7 +458,7 @@ class Warehouse:
 
             wider = _widen(current, kind, big_integers)
             if wider != current:
-                using = f"to_json({quote(name)})" if wider == "JSON" else f"{quote(name)}::{wider}"
+                using = quote(name) if wider == "DOUBLE" else f"({_as_text(quote(name), current)})::{wider}"
                 self.conn.execute(
                     f"ALTER TABLE {self._table_ref(table_name)} ALTER COLUMN {quote(name)} "
                     f"SET DATA TYPE {wider} USING {using}"
