@@ -13,8 +13,10 @@ line. Both paths give the same frame for the same lines, whatever else is in the
 batch:
 
 * A duplicated top-level key keeps its first value (Polars' rule, which the
-  line-by-line path follows). Inside objects and arrays the JSON text is kept as
-  sent, duplicates included.
+  line-by-line path follows). Polars types the column by the key's last value:
+  when a key's values differ in kind, the column's type may follow the batch,
+  never the value kept. Inside objects and arrays the JSON text is kept as sent,
+  duplicates included.
 * A non-string ``id`` is stored as its JSON text, numbers written as Polars
   writes them: plain decimal digits, no exponent, no trailing ``.0`` (``true``,
   ``2``, ``2`` for ``2.0``, ``1000`` for ``1e3``, ``1.5`` for ``1.50``).

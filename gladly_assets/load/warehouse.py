@@ -393,7 +393,8 @@ class Warehouse:
             load.names.assign(key)
         columns = {key: load.names.assign(key) for key in kinds}
         # Series by name, not expressions: to pl.col a key like "*" or "^a$" is a pattern.
-        frame = pl.DataFrame([frame.get_column(key).alias(columns[key]) for key in kinds])
+        ordinal = pl.int_range(load.rows, load.rows + frame.height, eager=True).alias(ORDINAL_COLUMN)
+        frame = pl.DataFrame([*(frame.get_column(key).alias(columns[key]) for key in kinds), ordinal])
         incoming = {columns[key]: kind for key, kind in kinds.items()}
         load.columns = self._evolve(dest, incoming, load, load.columns, frame)
         select = []
@@ -414,9 +415,8 @@ class Warehouse:
         try:
             self.conn.execute(
                 f"INSERT INTO {self._table_ref(dest)} BY NAME SELECT {', '.join(select)}, "
-                f"? AS {JOB_ID_COLUMN}, ? AS {JOB_UPDATED_AT_COLUMN}, "
-                f"? + row_number() OVER () AS {ORDINAL_COLUMN} FROM {_FRAME_VIEW}",
-                [job_id, job_updated_at, load.rows],
+                f"{_FRAME_VIEW}.{ORDINAL_COLUMN}, ? AS {JOB_ID_COLUMN}, ? AS {JOB_UPDATED_AT_COLUMN} FROM {_FRAME_VIEW}",
+                [job_id, job_updated_at],
             )
         finally:
             # After a failed INSERT the transaction is aborted and this would fail too,
