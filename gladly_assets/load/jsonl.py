@@ -14,9 +14,10 @@ batch:
 
 * A duplicated top-level key keeps its first value (Polars' rule, which the
   line-by-line path follows). Polars types the column by the key's last value:
-  when a key's values differ in kind, the column's type may follow the batch,
-  never the value kept. Inside objects and arrays the JSON text is kept as sent,
-  duplicates included.
+  when a key's values differ in kind, the column's type may follow the batch, and
+  a first value that is text holding JSON may be kept as that JSON; the value is
+  never lost. Inside objects and arrays the JSON text is kept as sent, duplicates
+  included.
 * A non-string ``id`` is stored as its JSON text, numbers written as Polars
   writes them: plain decimal digits, no exponent, no trailing ``.0`` (``true``,
   ``2``, ``2`` for ``2.0``, ``1000`` for ``1e3``, ``1.5`` for ``1.50``).
@@ -205,8 +206,6 @@ def _parse_with_polars(data: bytes) -> tuple[pl.DataFrame, frozenset[str]] | Non
         # the exact path (as are null and empty ids), even if it may be a text id.
         if ids.null_count() or (ids == "").any() or _looks_nested(ids).any():
             return None
-        if any(not _all_json_text(frame[name]) for name, dtype in inferred.items() if dtype.is_nested()):
-            return None  # a duplicated key whose values differ in kind (see _all_json_text)
         inexact = [name for name, dtype in schema.items() if dtype == pl.Float64 and not _exact_doubles(frame[name])]
         if inexact:  # rare: read those columns again as the numbers' text
             schema.update(dict.fromkeys(inexact, pl.String()))
@@ -222,7 +221,7 @@ def _parse_with_polars(data: bytes) -> tuple[pl.DataFrame, frozenset[str]] | Non
         if char not in "\n\r":
             escapes[char] = json.dumps(char)[1:-1]
     text_columns = [name for name, dtype in schema.items() if dtype == pl.String and name not in json_columns]
-    if (escapes or swapped) and any(_looks_nested(frame[name]).any() for name in text_columns):
+    if (escapes or swapped) and any(_looks_nested(frame[name]).any() for name in text_columns if name != PRIMARY_KEY):
         return None  # text mixed with objects or arrays: which values to repair is unknown
     # Series by name, not expressions: to pl.col a key like "*" or "^a$" is a pattern.
     repairs = [_replace_each(frame.get_column(name), escapes) for name in json_columns] if escapes else []
@@ -245,16 +244,6 @@ def _read_as(dtype: pl.DataType) -> pl.DataType:
 
 def _looks_nested(values: pl.Series) -> pl.Series:
     return values.str.starts_with("{") | values.str.starts_with("[")
-
-
-def _all_json_text(values: pl.Series) -> bool:
-    """Whether a column Polars inferred as nested holds only objects and arrays. Polars
-    infers a duplicated key's type from its last value but reads its first: the first
-    may be a scalar (and a type that Polars would have reconciled otherwise). Text that
-    only looks like JSON is left to the warehouse, which keeps it as a JSON string."""
-    objects = values.str.starts_with("{") & values.str.ends_with("}")
-    arrays = values.str.starts_with("[") & values.str.ends_with("]")
-    return bool((objects | arrays | values.is_null()).all())
 
 
 def _exact_doubles(values: pl.Series) -> bool:

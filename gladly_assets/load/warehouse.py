@@ -405,8 +405,9 @@ class Warehouse:
             if column_type in ("VARCHAR", "JSON") and kind != column_type:
                 select.append(f"({_as_text(value, kind)})::{column_type} AS {quote(name)}")
             elif column_type == "JSON":
-                # Text DuckDB does not take as JSON (see jsonl._all_json_text) is kept as a
-                # JSON string rather than failing the job.
+                # Polars types a repeated key by its last value but keeps its first: a
+                # text first value in a JSON column is kept as a JSON string, not failing
+                # the job (text that is valid JSON itself is kept as that JSON).
                 select.append(f"coalesce(TRY_CAST({value} AS JSON), to_json({value})) AS {quote(name)}")
             else:
                 select.append(f"{_FRAME_VIEW}.{quote(name)}")
