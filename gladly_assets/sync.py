@@ -18,6 +18,7 @@ from typing import Any
 
 import dagster as dg
 import polars as pl
+from dagster._core.definitions.metadata import TableMetadataSet  # not re-exported by dagster 1.13
 
 from gladly_assets import cursor as cursor_keys
 from gladly_assets.cursor import Cursor, iso
@@ -247,10 +248,12 @@ def outcome_metadata(table: GladlyTable, outcome: SyncOutcome, warehouse: Wareho
     columns = warehouse.columns(table.name)
     described = dict(table.columns)
     return {
-        "dagster/row_count": dg.MetadataValue.int(warehouse.row_count(table.name) or 0),
-        "dagster/table_name": dg.MetadataValue.text(table.qualified_name),
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name, kind, description=described.get(name)) for name, kind in columns.items()]
+        **TableMetadataSet(
+            table_name=table.qualified_name,
+            column_schema=dg.TableSchema(
+                columns=[dg.TableColumn(name, kind, description=described.get(name)) for name, kind in columns.items()]
+            ),
+            row_count=warehouse.row_count(table.name) or 0,
         ),
         "mode": dg.MetadataValue.text(outcome.plan.mode),
         "jobs_applied": dg.MetadataValue.json(

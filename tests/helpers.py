@@ -9,11 +9,11 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 
 from gladly_assets.assets import build_gladly_assets
 from gladly_assets.export_jobs import parse_instant
 from gladly_assets.resources.gladly import GladlyResource
+from gladly_assets.resources.warehouse import duckdb_resource
 from gladly_assets.simulator import GladlySimulator
 from gladly_assets.tables import TABLES, GladlyTable
 
@@ -56,7 +56,7 @@ def materialize(
         instance=instance,
         resources={
             "gladly": gladly or gladly_resource(sim, **resource_overrides),
-            "duckdb": DuckDBResource(database=str(db)),
+            "duckdb": duckdb_resource(str(db)),
         },
         run_config={"ops": {"gladly_tables": {"config": {"full_refresh": True}}}} if full_refresh else None,
         selection=selection,
