@@ -28,6 +28,7 @@ from gladly_assets.load.jsonl import read_batches
 from gladly_assets.load.warehouse import JobResult, Warehouse
 from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.tables import GladlyTable
+from gladly_assets.throttle import Throttle
 
 # Consecutive export windows should touch; a hole wider than this means jobs were lost.
 _WINDOW_TOLERANCE = timedelta(seconds=1)
@@ -217,7 +218,7 @@ class TableSync:
         self.outcome.applied.append((job, result))
 
     def _download_progress(self, where: str) -> Callable[[int, int | None], None]:
-        throttle = _Throttle()
+        throttle = Throttle(_LOG_EVERY_SECONDS)
 
         def report(done: int, total: int | None) -> None:
             if throttle.due():
@@ -227,7 +228,7 @@ class TableSync:
         return report
 
     def _load_progress(self, where: str, size: int) -> Callable[[Any], None]:
-        throttle = _Throttle()
+        throttle = Throttle(_LOG_EVERY_SECONDS)
         totals = {"rows": 0, "bytes": 0}
 
         def report(batch: Any) -> None:
@@ -293,22 +294,6 @@ def _markdown(frame: pl.DataFrame) -> str:
         tbl_width_chars=400,
     ):
         return str(frame)
-
-
-class _Throttle:
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-        self.last = self.started
-
-    def due(self) -> bool:
-        now = time.monotonic()
-        if now - self.last < _LOG_EVERY_SECONDS:
-            return False
-        self.last = now
-        return True
-
-    def elapsed(self) -> float:
-        return max(time.monotonic() - self.started, 1e-6)
 
 
 def _mb(size: float | None) -> str:

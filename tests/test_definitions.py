@@ -138,7 +138,11 @@ def test_loads_with_every_bad_value_at_once(environment: pytest.MonkeyPatch) -> 
 def test_good_values_configure_the_sensor_and_freshness(environment: pytest.MonkeyPatch) -> None:
     defs = loaded(
         environment,
-        {"GLADLY_SENSOR_DEFAULT_STATUS": "running", "GLADLY_SENSOR_INTERVAL_SECONDS": "42", "GLADLY_EXPORT_FREQUENCY": "HOURLY"},
+        {
+            "GLADLY_SENSOR_DEFAULT_STATUS": "running",
+            "GLADLY_SENSOR_INTERVAL_SECONDS": "42",
+            "GLADLY_EXPORT_FREQUENCY": "HOURLY",
+        },
     )
     sensor = sensor_of(defs)
     assert sensor.minimum_interval_seconds == 42
