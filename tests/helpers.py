@@ -4,6 +4,7 @@ independent oracle that replays the simulator's files to say what each table mus
 from __future__ import annotations
 
 import json
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +20,13 @@ from gladly_assets.tables import TABLES, GladlyTable
 
 FROZEN_NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 ASSETS = build_gladly_assets()
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def make_simulator(**options) -> GladlySimulator:

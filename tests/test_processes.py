@@ -1,0 +1,69 @@
+"""Stopping a process group, as the demo stops `dagster dev` and the tests stop what they spawn."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+import pytest
+
+from gladly_assets.processes import stop_process_group
+
+# A shell that starts a child in its group, prints the child's pid and waits; "ignore" makes
+# both ignore SIGINT, as a hung process would (an ignored signal stays ignored across exec).
+FAMILY = {"obey": "sleep 600 & echo $!; wait", "ignore": "trap '' INT; sleep 600 & echo $!; wait"}
+
+
+def spawn(mode: str) -> tuple[subprocess.Popen[str], int]:
+    process = subprocess.Popen(
+        ["/bin/sh", "-c", FAMILY[mode]], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    assert process.stdout is not None
+    child = int(process.stdout.readline())
+    return process, child
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead already; its parent (or init) reaps it.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def group_gone(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize(
+    ("mode", "signum", "returncode"),
+    [
+        ("obey", signal.SIGINT, -signal.SIGINT),
+        ("ignore", signal.SIGINT, -signal.SIGKILL),  # killed once the grace period is over
+        ("obey", signal.SIGKILL, -signal.SIGKILL),  # a crash, as the CLI test simulates
+    ],
+)
+def test_the_whole_group_is_stopped(mode: str, signum: int, returncode: int) -> None:
+    process, child = spawn(mode)
+    try:
+        stop_process_group(process, signum, grace_seconds=1.0)
+        assert process.returncode == returncode
+        assert not alive(child)
+        assert group_gone(process.pid) or not any(alive(pid) for pid in (process.pid, child))
+    finally:
+        if not group_gone(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_an_exited_process_is_just_reaped() -> None:
+    process = subprocess.Popen(["/bin/sh", "-c", "exit 0"], start_new_session=True)
+    process.wait()
+    stop_process_group(process)
+    assert process.returncode == 0
