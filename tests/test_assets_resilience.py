@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import dagster as dg
 import duckdb
+import pytest
 
 from gladly_assets.processes import stop_process_group
 from gladly_assets.tables import TABLES_BY_NAME
@@ -115,6 +116,7 @@ CLI = [
 ]
 
 
+@pytest.mark.slow  # the dagster CLI in a subprocess
 def test_cli_run_killed_mid_load_is_repaired_by_the_next_run(tmp_path):
     with make_simulator() as sim:
         sim.advance(timedelta(hours=1))
