@@ -34,6 +34,7 @@ def add_awkward_jobs(sim):
     return newer
 
 
+@pytest.mark.slow  # two full runs, one waiting out stalls and rate limits
 def test_a_run_through_every_fault_ends_like_a_clean_run(tmp_path):
     with (
         make_simulator() as clean,

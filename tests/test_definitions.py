@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.metadata import TableMetadataSet
 
 import gladly_assets.definitions
 from gladly_assets.definitions import build_definitions
@@ -95,6 +96,12 @@ def descriptions(defs: dg.Definitions) -> list[str]:
 
 def test_loads_with_every_setting_unset(environment: pytest.MonkeyPatch) -> None:
     defs = loaded(environment, {})
+    graph = defs.resolve_asset_graph()
+    for table in TABLES:
+        declared = TableMetadataSet.extract(graph.get(table.asset_key).metadata)
+        assert declared.table_name == table.qualified_name
+        assert declared.column_schema is not None
+        assert [column.name for column in declared.column_schema.columns] == [name for name, _ in table.columns]
     sensor = sensor_of(defs)
     assert sensor.minimum_interval_seconds == 300
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
