@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/python -m gladly_assets.demo
 
-# Tests run on one worker per core, each worker taking whole files (so a module's
-# fixtures run once); a targeted `pytest tests/test_x.py -k name` stays in one process.
-PYTEST := $(BIN)/python -m pytest -n auto --dist loadfile
+# Tests run on one worker per core (at most 4: each holds a Dagster of its own), each
+# worker taking whole files so that a module's fixtures run once. A targeted
+# `pytest tests/test_x.py -k name` stays in one process.
+PYTEST := $(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 # What CI runs: style, types, then every test.
 test: lint
