@@ -119,7 +119,7 @@ def test_loads_with_a_bad_value_and_says_so(environment: pytest.MonkeyPatch, nam
     defs = loaded(environment, {**(GOOD if name in CONNECTION else {}), name: BAD[name]})
     message = skip_message(defs)
     assert SAYS[name] in message
-    assert "token-not-a-secret" not in message
+    assert "token-not-a-secret" not in message and "user:pw" not in message
     parsed_by_us = f"{name}=" in SAYS[name]
     sensor = sensor_of(defs)
     assert (SAYS[name] in (sensor.description or "")) == parsed_by_us
