@@ -1,4 +1,4 @@
-"""A local Gladly Export API for tests, demos and benchmarks.
+"""A local Gladly Export API and Reports API for tests, demos and benchmarks.
 
     from gladly_assets.simulator import GladlySimulator
 
@@ -27,17 +27,35 @@ from exactly what a client can download:
 - ``sim.inboxes()`` (``{id, name, channels}``) and ``sim.inbox_of(conversation_id, channel)``:
   the inbox a conversation was routed to, stable per conversation (the export has no inboxes).
 
+Reports: ``POST /reports`` serves ``ConversationExportReport``, ``ContactExportReportV3``,
+``ConversationTimestampsReport``, ``ContactTimestampsReport`` and ``WorkSessionEventsReportV4``
+as Gladly's CSVs (byte-order mark, RFC 4180 quoting, filter-echo columns, rows in no
+order, an empty body for an empty window), derived from ``conversation_items()``;
+``POST /reports/work-session-events``, ``GET /teams`` and ``GET /inboxes`` too.
+``sim.report_options`` (``ReportOptions``) sets the limits (10 report requests a minute
+and 2 at once, 429 past either; a silent row cap of 100,000), the byte-order mark, line
+ends, the header style and the organization's zone; ``sim.reports.hold()`` keeps admitted
+report requests waiting (concurrency tests); ``Faults(applies_to="reports")`` and
+``faults.report_bodies`` aim faults at them:
+
+    sim.report_options.row_cap = 10
+    sim.faults.report_bodies = ["html"]  # the next report answers 200 with a web page
+
 Modules: ``world`` (the seeded organization and how it changes), ``generator`` (one
 job's files, conversations by schedule slot), ``jsonl_writer`` (fast JSON lines,
 malformed lines), ``vocabulary`` (names and texts), ``faults`` (``Faults``), ``jobs``
 (job model, schedule, clock, time formats), ``handler`` (HTTP, through the small
 ``SimulatorBackend`` interface), ``server`` (``GladlySimulator``), ``__main__`` (CLI:
-``python -m gladly_assets.simulator --help``). No product module imports this package.
+``python -m gladly_assets.simulator --help``), ``reports`` (the Reports API: requests,
+limits, CSV), ``reports_model`` (conversations, contacts, events and work sessions
+derived from the items; defines a contact), ``reports_sets`` (the metric sets' columns).
+No product module imports this package.
 Bump ``world.GENERATOR_VERSION`` whenever the generated data changes.
 """
 
 from .faults import Faults
 from .handler import RequestRecord
+from .reports import ReportOptions
 from .server import GladlySimulator
 
-__all__ = ["Faults", "GladlySimulator", "RequestRecord"]
+__all__ = ["Faults", "GladlySimulator", "ReportOptions", "RequestRecord"]
