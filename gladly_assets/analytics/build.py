@@ -25,7 +25,8 @@ from gladly_assets.analytics.models import SCHEMA, SQL_DIR, AnalyticsModel
 from gladly_assets.cursor import LATE_JOB_WINDOW, iso
 from gladly_assets.export_jobs import parse_instant
 from gladly_assets.load.warehouse import quote
-from gladly_assets.tables import JOB_ID_COLUMN, JOB_UPDATED_AT_COLUMN, SCHEMA as GLADLY_SCHEMA
+from gladly_assets.tables import JOB_ID_COLUMN, JOB_UPDATED_AT_COLUMN
+from gladly_assets.tables import SCHEMA as GLADLY_SCHEMA
 
 # The columns of gladly.conversation_items the SQL reads; JSON ones are objects.
 _ITEM_TEXT_COLUMNS = ("id", "conversationId", "customerId", "timestamp")
@@ -107,7 +108,11 @@ class AnalyticsWarehouse:
         items = self._columns(GLADLY_SCHEMA, "conversation_items")
         select = []
         for name in _ITEM_TEXT_COLUMNS:
-            select.append(f"NULLIF({quote(name)}::VARCHAR, '') AS {quote(name)}" if name in items else f"NULL::VARCHAR AS {quote(name)}")
+            select.append(
+                f"NULLIF({quote(name)}::VARCHAR, '') AS {quote(name)}"
+                if name in items
+                else f"NULL::VARCHAR AS {quote(name)}"
+            )
         for name in _ITEM_JSON_COLUMNS:
             kind = items.get(name)
             if kind == "JSON":
@@ -115,7 +120,9 @@ class AnalyticsWarehouse:
             elif kind is None:
                 select.append(f"NULL::JSON AS {quote(name)}")
             else:  # an older loader or a hand-made table: keep only valid JSON
-                select.append(f"CASE WHEN json_valid({quote(name)}::VARCHAR) THEN {quote(name)}::VARCHAR::JSON END AS {quote(name)}")
+                select.append(
+                    f"CASE WHEN json_valid({quote(name)}::VARCHAR) THEN {quote(name)}::VARCHAR::JSON END AS {quote(name)}"
+                )
         if items:
             source = (
                 f"SELECT {', '.join(select)}, {JOB_ID_COLUMN}, {JOB_UPDATED_AT_COLUMN} "
@@ -123,7 +130,9 @@ class AnalyticsWarehouse:
             )
         else:
             source = f"SELECT {', '.join(select)}, NULL::VARCHAR AS {JOB_ID_COLUMN}, NULL::TIMESTAMPTZ AS {JOB_UPDATED_AT_COLUMN} LIMIT 0"
-        where = "WHERE conversation_id IN (SELECT conversation_id FROM scope_conversations)" if conversation_scope else ""
+        where = (
+            "WHERE conversation_id IN (SELECT conversation_id FROM scope_conversations)" if conversation_scope else ""
+        )
         self.conn.execute(
             f"""CREATE OR REPLACE TEMP VIEW analytics_raw_items AS
             SELECT id, conversationId AS conversation_id, customerId AS customer_id, timestamp,
@@ -239,12 +248,16 @@ class AnalyticsWarehouse:
                 else "SELECT NULL::VARCHAR LIMIT 0"
             )
             parameters += topic_parameters if self._columns(GLADLY_SCHEMA, "topics") else []
-        self.conn.execute(
-            f"CREATE OR REPLACE TEMP TABLE scope_conversations AS {' UNION '.join(touched)}", parameters
-        )
-        days = ["SELECT day FROM analytics_items WHERE conversation_id IN (SELECT conversation_id FROM scope_conversations)"]
+        self.conn.execute(f"CREATE OR REPLACE TEMP TABLE scope_conversations AS {' UNION '.join(touched)}", parameters)
+        days = [
+            "SELECT day FROM analytics_items WHERE conversation_id IN (SELECT conversation_id FROM scope_conversations)"
+        ]
         day_parameters: list[Any] = []
-        if "agents" in model.reads and "agent_id" in {c.name for c in model.columns} and self._columns(GLADLY_SCHEMA, "agents"):
+        if (
+            "agents" in model.reads
+            and "agent_id" in {c.name for c in model.columns}
+            and self._columns(GLADLY_SCHEMA, "agents")
+        ):
             # An agent renamed: every day of theirs shows the new name.
             new_agents, day_parameters = self._newer_than(previous["agents"])
             days.append(
@@ -254,7 +267,10 @@ class AnalyticsWarehouse:
         self.conn.execute(f"CREATE OR REPLACE TEMP TABLE scope_days AS {' UNION '.join(days)}", day_parameters)
         if model.scope == "conversations":
             self._define_sources(conversation_scope=True)
-            scope, recomputed = "conversation_id IN (SELECT conversation_id FROM scope_conversations)", "scope_conversations"
+            scope, recomputed = (
+                "conversation_id IN (SELECT conversation_id FROM scope_conversations)",
+                "scope_conversations",
+            )
         else:
             scope, recomputed = "day IN (SELECT day FROM scope_days)", "scope_days"
         with self._transaction():

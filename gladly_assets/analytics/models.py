@@ -122,7 +122,9 @@ CONVERSATION_FACTS = AnalyticsModel(
         ),
         Column("times_reopened", "BIGINT", "Status changes to OPEN that follow a CLOSED one."),
         Column("status", "VARCHAR", "Status of the last status change (OPEN when there is none)."),
-        Column("topic_ids", "VARCHAR[]", "Topics applied now (added minus removed), in the order they were last added."),
+        Column(
+            "topic_ids", "VARCHAR[]", "Topics applied now (added minus removed), in the order they were last added."
+        ),
         Column("topic_names", "VARCHAR[]", "Their names from gladly.topics (NULL where unknown)."),
         Column("agent_ids", "VARCHAR[]", "Agents who initiated or answered any item, sorted."),
         Column("customer_messages", "BIGINT", "Messages initiated by the customer (calls not included)."),
@@ -196,13 +198,14 @@ AGENT_DAILY = AnalyticsModel(
     ),
     metrics=(
         ("agents_active_latest_day", "count(*) FILTER (WHERE day = (SELECT max(day) FROM {table}))"),
-        ("messages_sent_latest_day", "coalesce(sum(messages_sent) FILTER (WHERE day = (SELECT max(day) FROM {table})), 0)"),
+        (
+            "messages_sent_latest_day",
+            "coalesce(sum(messages_sent) FILTER (WHERE day = (SELECT max(day) FROM {table})), 0)",
+        ),
     ),
     preview="SELECT * FROM {table} WHERE day >= (SELECT max(day) - 2 FROM {table}) "
     "ORDER BY day DESC, messages_sent DESC, agent_id LIMIT 30",
-    violations=(
-        _no_negatives("median_first_response_seconds", "p90_first_response_seconds", "call_minutes"),
-    ),
+    violations=(_no_negatives("median_first_response_seconds", "p90_first_response_seconds", "call_minutes"),),
 )
 
 DAILY_OVERVIEW = AnalyticsModel(
@@ -218,7 +221,9 @@ DAILY_OVERVIEW = AnalyticsModel(
         Column("new_conversations", "BIGINT", "Conversations whose first item is on this day."),
         Column("conversations_closed", "BIGINT", "Conversations changed from open to CLOSED this day."),
         Column("conversations_reopened", "BIGINT", "Conversations changed from CLOSED to OPEN this day."),
-        Column("median_first_response_seconds", "DOUBLE", "Over conversations whose first customer message is this day."),
+        Column(
+            "median_first_response_seconds", "DOUBLE", "Over conversations whose first customer message is this day."
+        ),
         Column("p90_first_response_seconds", "DOUBLE", "Their 90th percentile (linear interpolation)."),
         Column("median_resolution_seconds", "DOUBLE", "Over closed conversations whose last close is this day."),
         Column("open_backlog", "BIGINT", "Conversations open at the end of the day (UTC)."),
