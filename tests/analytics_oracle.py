@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 MESSAGE_TYPES = frozenset(
@@ -154,7 +155,7 @@ def _facts(
         if status == "CLOSED" and fcm is not None and closes and max(closes) >= fcm
         else None,
         times_reopened=sum(
-            1 for (_, before), (_, after) in zip(statuses, statuses[1:], strict=False) if (before, after) == ("CLOSED", "OPEN")
+            1 for (_, before), (_, after) in pairwise(statuses) if (before, after) == ("CLOSED", "OPEN")
         ),
         status=status,
         topic_ids=topics,
