@@ -12,6 +12,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import httpx
 import pytest
@@ -26,9 +27,10 @@ CONTENT_TYPES = {
     "CHAT_MESSAGE", "EMAIL", "PHONE_CALL", "VOICEMAIL", "SMS", "CONVERSATION_NOTE", "CONVERSATION_STATUS_CHANGE",
     "TOPIC_CHANGE", "CUSTOMER_ACTIVITY", "FACEBOOK_MESSAGE", "INSTAGRAM_DIRECT", "WHATSAPP",
 }  # fmt: skip
+UNLISTED_CONTENT_TYPES = {"VOICE_AI_MESSAGE", "TWITTER"}  # in the item API, not in the export's list
 ACTOR_TYPES = {"AGENT", "API", "AUTOMATION", "CUSTOMER", "INTERNAL", "EXTERNAL", "SYSTEM"}
 GLADLY_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
-RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.(\d{2,9})Z$")
 
 
 @pytest.fixture
@@ -58,28 +60,33 @@ def file_url(job: dict, name: str) -> str:
 # --------------------------------------------------------------------------- listing
 
 
-def test_history_lists_fourteen_daily_jobs_and_one_in_progress(sim: GladlySimulator) -> None:
+def test_history_lists_fourteen_daily_jobs_then_one_in_progress_and_one_pending(sim: GladlySimulator) -> None:
     with client(sim) as http:
         response = http.get("/export/jobs")
         completed = http.get("/export/jobs", params={"status": "COMPLETED"}).json()
         running = http.get("/export/jobs", params={"status": "IN_PROGRESS"}).json()
+        pending = http.get("/export/jobs", params={"status": "PENDING"}).json()
     assert response.status_code == 200
     everything = response.json()
     assert isinstance(everything, list)  # a bare array, no envelope
-    assert len(completed) == 14 and len(running) == 1 and len(everything) == 15
+    assert len(completed) == 14 and len(running) == 1 and len(pending) == 1 and len(everything) == 16
     assert completed == sim.jobs("COMPLETED")
     for job in completed:
         assert GLADLY_ID.match(job["id"]) and GLADLY_ID.match(job["scheduleId"])
         start, end = instant(job["parameters"]["startAt"]), instant(job["parameters"]["endAt"])
-        assert end - start == timedelta(days=1) and start.hour == 0
+        # Windows run from the schedule's time of day (in the UTC night) to the next day's same instant.
+        assert end - start == timedelta(days=1) and start.time() != datetime.min.time() and start.hour < 5
+        assert RFC3339.match(job["parameters"]["startAt"]) and RFC3339.match(job["updatedAt"])
         assert timedelta(0) < instant(job["updatedAt"]) - end < timedelta(minutes=30)
         assert job["files"] == ALL_FILES and job["parameters"]["type"] == "CONVERSATIONS"
         assert instant(job["updatedAt"]) <= NOW
-    windows = sorted(instant(job["parameters"]["startAt"]) for job in completed)
-    assert windows == [NOW.replace(hour=0) - timedelta(days=k) for k in range(14, 0, -1)]
-    assert running[0]["files"] == [] and running[0]["parameters"]["startAt"] == "2026-11-20T00:00:00.000Z"
-    # Gladly's updatedAt carries 3 to 9 fraction digits.
-    assert {len(job["updatedAt"].split(".")[1]) - 1 for job in completed} >= {3, 9}
+    windows = [(job["parameters"]["startAt"], job["parameters"]["endAt"]) for job in completed]
+    assert all(previous[1] == following[0] for previous, following in pairwise(windows))  # contiguous
+    assert windows[-1][1] < "2026-11-20T06" and running[0]["parameters"]["startAt"] == windows[-1][1]
+    assert running[0]["files"] == [] and pending[0]["files"] == []
+    assert pending[0]["parameters"]["startAt"] == running[0]["parameters"]["endAt"]
+    # Gladly's updatedAt carries 2 to 9 fraction digits.
+    assert len({len(RFC3339.match(job["updatedAt"])[1]) for job in completed}) > 1
 
 
 def test_hourly_history_has_336_jobs_and_quiet_empty_windows() -> None:
@@ -88,14 +95,18 @@ def test_hourly_history_has_336_jobs_and_quiet_empty_windows() -> None:
         with client(sim) as http:
             schedules = http.get("/export/schedules").json()
     assert len(jobs) == 14 * 24
-    assert all(
-        instant(j["parameters"]["endAt"]) - instant(j["parameters"]["startAt"]) == timedelta(hours=1) for j in jobs
-    )
+    for job in jobs:
+        start, end = instant(job["parameters"]["startAt"]), instant(job["parameters"]["endAt"])
+        assert end - start == timedelta(hours=1) and start.minute == sim.schedule.anchor.seconds // 60
+        # Hourly jobs appear about two hours after their window.
+        assert timedelta(minutes=105) < instant(job["updatedAt"]) - end < timedelta(minutes=140)
     empty = [j for j in jobs if not j["files"]]
     assert empty and all(instant(j["parameters"]["startAt"]).hour < 6 for j in empty)  # night hours
+    next_start = sim.schedule.format(sim.schedule.next_start(NOW))
+    assert "2026-11-20T12:00" < next_start < "2026-11-20T13:00"
     assert schedules == [
         {"id": jobs[0]["scheduleId"], "frequency": "HOURLY", "type": "CONVERSATIONS",
-         "nextStartAt": "2026-11-20T13:00:00.000Z", "updatedAt": schedules[0]["updatedAt"]}
+         "nextStartAt": next_start, "updatedAt": schedules[0]["updatedAt"]}
     ]  # fmt: skip
 
 
@@ -135,7 +146,7 @@ def test_list_rejects_bad_parameters_with_gladly_errors(
 def test_start_at_exactly_fourteen_days_ago_is_allowed(sim: GladlySimulator) -> None:
     with client(sim) as http:
         response = http.get("/export/jobs", params={"startAt": (NOW - timedelta(days=14)).isoformat()})
-    assert response.status_code == 200 and len(response.json()) == 15
+    assert response.status_code == 200 and len(response.json()) == 16
 
 
 # --------------------------------------------------------------------------- auth and rate limit
@@ -157,7 +168,10 @@ def test_auth_failures_and_unknown_organization(sim: GladlySimulator) -> None:
     }
     for name, (response, status) in cases.items():
         assert response.status_code == status, name
-        assert response.json()["errors"][0]["code"], name
+        (error,) = response.json()["errors"]
+        # Only the 404 body is documented ({code: not_exist, detail}); the others carry a detail only.
+        expected_keys = {"code", "detail"} if status == 404 else {"detail"}
+        assert set(error) == expected_keys and error["detail"], name
     with client(sim) as http:
         agents = http.get("/agents").json()
     assert sim.agent_email in {agent["emailAddress"] for agent in agents}  # the API user is an agent too
@@ -233,7 +247,9 @@ def test_late_and_duplicate_jobs_are_listed(sim: GladlySimulator) -> None:
     )
     assert re.fullmatch(r"2026-11-18T12:00:00\.\d{3}Z", late["updatedAt"])
     assert re.fullmatch(r".*\.\d{6}Z", micro["updatedAt"])
-    assert late["parameters"]["startAt"] == "2026-11-17T00:00:00.000Z"
+    # The window the schedule had completed by then; a regenerated late job has no scheduleId.
+    assert late["parameters"]["startAt"].startswith("2026-11-17T0") and "scheduleId" not in late
+    assert "scheduleId" in newest and "scheduleId" in micro
 
 
 def test_empty_windows_list_no_files(sim: GladlySimulator) -> None:
@@ -262,18 +278,31 @@ def test_files_are_deterministic_for_a_seed() -> None:
 def test_history_covers_every_content_type_and_actor(sim: GladlySimulator) -> None:
     content_types: Counter[str] = Counter()
     actors: set[str] = set()
+    digits: set[int] = set()
+    outside_conversations = without_initiator = 0
     for job in sim.jobs():
         start, end = instant(job["parameters"]["startAt"]), instant(job["parameters"]["endAt"])
         for item in lines(sim.file_bytes(job["id"], ITEMS)):
             content_types[item["content"]["type"]] += 1
-            actors.add(item["initiator"]["type"])
-            actors.update([item["responder"]["type"]] if "responder" in item else [])
-            assert RFC3339_MS.match(item["timestamp"]) and start <= instant(item["timestamp"]) < end
-            assert GLADLY_ID.match(item["id"]) and GLADLY_ID.match(item["conversationId"])
-            if item["initiator"]["type"] == "SYSTEM":
+            actors.update(item[key]["type"] for key in ("initiator", "responder") if key in item)
+            match = RFC3339.match(item["timestamp"])
+            assert match and start <= instant(item["timestamp"]) < end
+            digits.add(len(match[1]))
+            assert GLADLY_ID.match(item["id"]) and GLADLY_ID.match(item["customerId"])
+            if "conversationId" in item:
+                assert GLADLY_ID.match(item["conversationId"])
+            else:  # posted through the API, outside any conversation
+                outside_conversations += 1
+                assert item["content"]["type"] == "CUSTOMER_ACTIVITY"
+            if "initiator" not in item:
+                without_initiator += 1
+            elif item["initiator"]["type"] == "SYSTEM":
                 assert item["initiator"]["id"] == "SIDEKICK_V2"
-    assert set(content_types) == CONTENT_TYPES
+    assert set(content_types) == CONTENT_TYPES | UNLISTED_CONTENT_TYPES
+    assert all(content_types[kind] < content_types["EMAIL"] / 10 for kind in UNLISTED_CONTENT_TYPES)  # now and then
     assert actors == ACTOR_TYPES
+    assert outside_conversations and without_initiator
+    assert {2, 3, 6, 9} <= digits
     all_text = b"".join(sim.file_bytes(j["id"], ITEMS) for j in sim.jobs()).decode()
     assert re.search(r"[éüñ]", all_text) and re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", all_text)
     assert re.search(r"[\U0001F300-\U0001FAFF]", all_text)  # emoji, written as UTF-8 rather than escaped
@@ -282,19 +311,22 @@ def test_history_covers_every_content_type_and_actor(sim: GladlySimulator) -> No
 def test_customers_agents_topics_look_real_and_change_over_time(sim: GladlySimulator) -> None:
     versions: defaultdict[str, set[str]] = defaultdict(set)
     external_kinds = set()
+    missing: set[str] = set()  # sparse profiles: none of these fields is required
     for job in sim.jobs():
         items = lines(sim.file_bytes(job["id"], ITEMS))
         customers = lines(sim.file_bytes(job["id"], CUSTOMERS))
         assert {c["id"] for c in customers} == {i["customerId"] for i in items}  # the customers the window touched
         for customer in customers:
             versions[customer["id"]].add(json.dumps(customer, sort_keys=True))
-            assert all(re.fullmatch(r"\+[1-9]\d{7,14}", p) for p in customer["phoneNumbers"])
-            assert customer["emailAddresses"] and isinstance(customer["address"], str)
+            assert all(re.fullmatch(r"\+[1-9]\d{7,14}", p) for p in customer.get("phoneNumbers", []))
+            assert all(customer[key] for key in ("emailAddresses", "phoneNumbers") if key in customer)
+            missing.update(key for key in ("name", "address", "emailAddresses", "phoneNumbers") if key not in customer)
             external_kinds.update(k for k in ("externalCustomerId", "externalCustomerIds") if k in customer)
         agent_ids = {a["id"] for a in lines(sim.file_bytes(job["id"], "agents.jsonl"))}
         assert {i["responder"]["id"] for i in items if i.get("responder", {}).get("type") == "AGENT"} <= agent_ids
     assert sum(len(v) > 1 for v in versions.values()) >= 10  # changed customers reappear with their new state
     assert external_kinds == {"externalCustomerId", "externalCustomerIds"}
+    assert missing == {"name", "address", "emailAddresses", "phoneNumbers"}
     with client(sim) as http:
         topics = http.get("/topics").json()
     ids = {t["id"] for t in topics}
@@ -361,7 +393,16 @@ def test_a_million_item_job_is_generated_in_well_under_a_minute() -> None:
 # --------------------------------------------------------------------------- downloads and faults
 
 
+def test_ranges_are_off_by_default_as_gladly_documents_none(sim: GladlySimulator) -> None:
+    job = sim.jobs()[-1]
+    with client(sim) as http:
+        response = http.get(file_url(job, ITEMS), headers={"Range": "bytes=1000-"})
+    assert response.status_code == 200 and response.content == sim.file_bytes(job["id"], ITEMS)
+    assert not {"accept-ranges", "etag", "content-range"} & set(response.headers)
+
+
 def test_range_request_resumes_with_the_tail(sim: GladlySimulator) -> None:
+    sim.ranges = True
     job = sim.jobs()[-1]
     full = sim.file_bytes(job["id"], ITEMS)
     with client(sim) as http:

@@ -120,10 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.tick_seconds > 0:
         print(f"  a new job completes every {args.tick_seconds:g} s")
     print("Export these in the shell that runs the client:")
-    print(f"  export GLADLY_BASE_URL={sim.base_url}")
-    print(f"  export GLADLY_ORGANIZATION={sim.organization}")
-    print(f"  export GLADLY_AGENT_EMAIL={sim.agent_email}")
-    print(f"  export GLADLY_API_TOKEN={sim.api_token}  # the simulator's fake token")
+    for name, value in sim.client_environment().items():
+        note = "  # the simulator's fake token" if name == "GLADLY_API_TOKEN" else ""
+        print(f"  export {name}={value}{note}")
     print("Ctrl-C stops it.", flush=True)
     while not done.wait(0.5):  # a timed wait keeps the main thread responsive to signals
         pass
