@@ -422,3 +422,24 @@ def test_markdown_cells_cannot_break_the_preview(hostile):
     unescaped = cell.replace("\\\\", "").replace("\\|", "").replace("\\<", "").replace("\\[", "")
     assert "|" not in unescaped and "<" not in unescaped and "[" not in unescaped
     assert markdown_table(["name"], [(hostile,)]).count("\n") == 2
+
+
+def test_incremental_refresh_without_topics_or_agents_tables(tmp_path):
+    """Only conversation_items was ever loaded: new items are still found and recomputed."""
+    db = tmp_path / "items-only.duckdb"
+    create_tables(db, ITEMS[:8])
+    with duckdb.connect(str(db)) as connection:
+        connection.execute("DROP TABLE gladly.topics; DROP TABLE gladly.agents")
+        first = AnalyticsWarehouse(connection).build(CONVERSATION_FACTS, None)
+    create_tables(
+        db,
+        [
+            item("unanswered", at(11, "08:00:00.000"), message("SMS"), A2, CUSTOMER, job=JOB_2),
+            item("unanswered", at(11, "08:01:00.000"), status("CLOSED"), A2, job=JOB_2),
+        ],
+    )
+    with duckdb.connect(str(db)) as connection:
+        connection.execute("DROP TABLE gladly.topics; DROP TABLE gladly.agents")
+        result = AnalyticsWarehouse(connection).build(CONVERSATION_FACTS, first.marks)
+    assert (result.mode, result.recomputed, result.rows_inserted) == ("incremental", 1, 1)
+    assert facts(db)["unanswered"]["first_responder_agent_id"] == "agent-2"

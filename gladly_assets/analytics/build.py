@@ -236,47 +236,50 @@ class AnalyticsWarehouse:
 
     def _refresh(self, model: AnalyticsModel, marks: dict[str, Mark], previous: Mapping[str, Mark]) -> BuildResult:
         self._define_sources()
+        self._scope_conversations(model, previous)
+        if model.scope == "conversations":
+            self._define_sources(conversation_scope=True)
+            return self._replace(model, marks, "conversation_id", "scope_conversations")
+        self._scope_days(model, previous)
+        return self._replace(model, marks, "day", "scope_days")
+
+    def _scope_conversations(self, model: AnalyticsModel, previous: Mapping[str, Mark]) -> None:
+        """scope_conversations: those with an item from a job newer than the marks, and those
+        whose topic_ids hold a topic new or renamed since."""
         new_items, parameters = self._newer_than(previous["conversation_items"])
-        touched = [f"SELECT conversation_id FROM analytics_raw_items WHERE conversation_id IS NOT NULL AND {new_items}"]
-        if "topics" in model.reads and "topic_ids" in {c.name for c in model.columns}:
-            # A topic renamed (or first seen) changes topic_names of the conversations that have it.
+        touched = [
+            f"SELECT DISTINCT conversation_id FROM analytics_raw_items WHERE conversation_id IS NOT NULL AND {new_items}"
+        ]
+        if "topics" in model.reads and self._columns(GLADLY_SCHEMA, "topics"):
             new_topics, topic_parameters = self._newer_than(previous["topics"])
             touched.append(
                 f"SELECT conversation_id FROM {self.ref(model)}, unnest(topic_ids) AS applied(topic_id) "
                 f"WHERE topic_id IN (SELECT id::VARCHAR FROM {self._gladly_ref('topics')} WHERE {new_topics})"
-                if self._columns(GLADLY_SCHEMA, "topics")
-                else "SELECT NULL::VARCHAR LIMIT 0"
             )
-            parameters += topic_parameters if self._columns(GLADLY_SCHEMA, "topics") else []
+            parameters += topic_parameters
         self.conn.execute(f"CREATE OR REPLACE TEMP TABLE scope_conversations AS {' UNION '.join(touched)}", parameters)
+
+    def _scope_days(self, model: AnalyticsModel, previous: Mapping[str, Mark]) -> None:
+        """scope_days: the UTC days of every item of the conversations in scope (their rows of
+        those days may change), and every day of an agent new or renamed since the marks."""
         days = [
-            "SELECT day FROM analytics_items WHERE conversation_id IN (SELECT conversation_id FROM scope_conversations)"
+            "SELECT DISTINCT day FROM analytics_items WHERE conversation_id IN (SELECT conversation_id FROM scope_conversations)"
         ]
-        day_parameters: list[Any] = []
-        if (
-            "agents" in model.reads
-            and "agent_id" in {c.name for c in model.columns}
-            and self._columns(GLADLY_SCHEMA, "agents")
-        ):
-            # An agent renamed: every day of theirs shows the new name.
-            new_agents, day_parameters = self._newer_than(previous["agents"])
+        parameters: list[Any] = []
+        if "agents" in model.reads and self._columns(GLADLY_SCHEMA, "agents"):
+            new_agents, parameters = self._newer_than(previous["agents"])
             days.append(
                 f"SELECT day FROM {self.ref(model)} WHERE agent_id IN "
                 f"(SELECT id::VARCHAR FROM {self._gladly_ref('agents')} WHERE {new_agents})"
             )
-        self.conn.execute(f"CREATE OR REPLACE TEMP TABLE scope_days AS {' UNION '.join(days)}", day_parameters)
-        if model.scope == "conversations":
-            self._define_sources(conversation_scope=True)
-            scope, recomputed = (
-                "conversation_id IN (SELECT conversation_id FROM scope_conversations)",
-                "scope_conversations",
-            )
-        else:
-            scope, recomputed = "day IN (SELECT day FROM scope_days)", "scope_days"
+        self.conn.execute(f"CREATE OR REPLACE TEMP TABLE scope_days AS {' UNION '.join(days)}", parameters)
+
+    def _replace(self, model: AnalyticsModel, marks: dict[str, Mark], column: str, scope: str) -> BuildResult:
+        """Delete the rows in scope and insert them anew, in one transaction."""
         with self._transaction():
-            deleted = self._scalar(f"DELETE FROM {self.ref(model)} WHERE {scope}")
+            deleted = self._scalar(f"DELETE FROM {self.ref(model)} WHERE {column} IN (SELECT {column} FROM {scope})")
             inserted = self._scalar(f"INSERT INTO {self.ref(model)} BY NAME {self._select(model)}")
-        count = int(self._scalar(f"SELECT count(*) FROM {recomputed}"))
+        count = int(self._scalar(f"SELECT count(*) FROM {scope}"))
         self._define_sources()
         return BuildResult("incremental", "new export jobs since the recorded marks", marks, count, deleted, inserted)
 

@@ -3,28 +3,44 @@
 -- (NULL where a file never had it) and JSON columns holding valid JSON or NULL.
 -- Items without a conversation id or without an RFC 3339 timestamp are left out here;
 -- the builder counts them apart.
-WITH typed AS (
+WITH parsed AS (
+    -- Each JSON column parsed once, into the fields used; a field of another shape is NULL.
     SELECT
         id AS item_id,
         conversation_id,
         customer_id,
-        TRY_CAST(timestamp AS TIMESTAMPTZ) AS item_at,
-        initiator ->> 'type' AS initiator_type,
-        initiator ->> 'id' AS initiator_id,
-        responder ->> 'type' AS responder_type,
-        responder ->> 'id' AS responder_id,
-        content ->> 'type' AS content_type,
-        content ->> 'status' AS status,
-        TRY_CAST(content ->> 'answeredAt' AS TIMESTAMPTZ) AS answered_at,
-        TRY_CAST(content ->> 'completedAt' AS TIMESTAMPTZ) AS completed_at,
-        CASE WHEN json_type(content -> 'addedTopicIds') = 'ARRAY'
-            THEN from_json(content -> 'addedTopicIds', '["VARCHAR"]') END AS added_topic_ids,
-        CASE WHEN json_type(content -> 'removedTopicIds') = 'ARRAY'
-            THEN from_json(content -> 'removedTopicIds', '["VARCHAR"]') END AS removed_topic_ids,
+        timestamp,
+        from_json(initiator, '{"type": "VARCHAR", "id": "VARCHAR"}') AS initiator,
+        from_json(responder, '{"type": "VARCHAR", "id": "VARCHAR"}') AS responder,
+        from_json(content, '{"type": "VARCHAR", "status": "VARCHAR", "answeredAt": "VARCHAR",
+            "completedAt": "VARCHAR", "addedTopicIds": ["JSON"], "removedTopicIds": ["JSON"]}') AS content,
         _job_id,
         _job_updated_at
     FROM analytics_raw_items
     WHERE conversation_id IS NOT NULL AND is_rfc3339
+),
+typed AS (
+    SELECT
+        item_id,
+        conversation_id,
+        customer_id,
+        TRY_CAST(timestamp AS TIMESTAMPTZ) AS item_at,
+        initiator.type AS initiator_type,
+        initiator.id AS initiator_id,
+        responder.type AS responder_type,
+        responder.id AS responder_id,
+        content.type AS content_type,
+        content.status AS status,
+        TRY_CAST(content.answeredAt AS TIMESTAMPTZ) AS answered_at,
+        TRY_CAST(content.completedAt AS TIMESTAMPTZ) AS completed_at,
+        -- Topic ids are strings; anything else in these lists is ignored.
+        list_transform(list_filter(content.addedTopicIds, lambda t: json_type(t) = 'VARCHAR'), lambda t: t ->> '$')
+            AS added_topic_ids,
+        list_transform(list_filter(content.removedTopicIds, lambda t: json_type(t) = 'VARCHAR'), lambda t: t ->> '$')
+            AS removed_topic_ids,
+        _job_id,
+        _job_updated_at
+    FROM parsed
 ),
 classified AS (
     SELECT
