@@ -234,3 +234,28 @@ def test_a_run_that_touched_only_agents_or_topics_refreshes_what_reads_them(
 def _requested(result) -> set[dg.AssetKey]:
     keys = [model.asset_key for model in MODELS] + list(ASSETS.keys)
     return {key for key in keys if result.get_num_requested(key)}
+
+
+def test_the_demo_runs_the_automation_that_refreshes_the_analytics(tmp_path, monkeypatch):
+    """The demo's instance evaluates automation conditions with sensors, and the code location,
+    configured as the demo configures it, starts the analytics' automation sensor running."""
+    import importlib
+
+    import yaml
+
+    from gladly_assets import definitions, demo
+
+    settings = yaml.safe_load((demo.prepare_dagster_home(tmp_path / "home") / "dagster.yaml").read_text())
+    assert settings["auto_materialize"] == {"enabled": True, "use_sensors": True}
+    monkeypatch.setenv("GLADLY_SENSOR_DEFAULT_STATUS", "RUNNING")
+    try:
+        defs = importlib.reload(definitions).defs
+        sensor = defs.get_sensor_def("support_analytics_automation")
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+        graph = defs.resolve_asset_graph()
+        targeted = sensor.asset_selection.resolve(graph)
+        assert targeted == {model.asset_key for model in MODELS}
+        assert all(graph.get(key).automation_condition is not None for key in targeted)
+    finally:
+        monkeypatch.delenv("GLADLY_SENSOR_DEFAULT_STATUS")
+        importlib.reload(definitions)

@@ -84,6 +84,23 @@ def _no_negatives(*columns: str) -> Violation:
     )
 
 
+def _latest_day_total(expression: str) -> str:
+    """A daily table's headline: ``expression`` summed over its latest day."""
+    return f"coalesce(sum({expression}) FILTER (WHERE day = (SELECT max(day) FROM {{table}})), 0)"
+
+
+def _latest_days(order: str) -> str:
+    """A daily table's preview: its latest three days."""
+    return f"SELECT * FROM {{table}} WHERE day >= (SELECT max(day) - 2 FROM {{table}}) ORDER BY day DESC, {order}"
+
+
+def _first_response_quantiles(of: str) -> tuple[Column, Column]:
+    return (
+        Column("median_first_response_seconds", "DOUBLE", f"Median first_response_seconds of {of}."),
+        Column("p90_first_response_seconds", "DOUBLE", "Their 90th percentile (linear interpolation)."),
+    )
+
+
 _TS = "TIMESTAMP WITH TIME ZONE"
 
 CONVERSATION_FACTS = AnalyticsModel(
@@ -190,21 +207,16 @@ AGENT_DAILY = AnalyticsModel(
             "BIGINT",
             "Conversations whose first agent response was this agent's, that day.",
         ),
-        Column("median_first_response_seconds", "DOUBLE", "Median first_response_seconds of those conversations."),
-        Column("p90_first_response_seconds", "DOUBLE", "Their 90th percentile (linear interpolation)."),
+        *_first_response_quantiles("those conversations"),
         Column("notes", "BIGINT", "Notes the agent wrote that day."),
         Column("calls", "BIGINT", "Answered calls the agent placed or answered that day."),
         Column("call_minutes", "DOUBLE", "Their talk time in minutes."),
     ),
     metrics=(
-        ("agents_active_latest_day", "count(*) FILTER (WHERE day = (SELECT max(day) FROM {table}))"),
-        (
-            "messages_sent_latest_day",
-            "coalesce(sum(messages_sent) FILTER (WHERE day = (SELECT max(day) FROM {table})), 0)",
-        ),
+        ("agents_active_latest_day", _latest_day_total("1")),
+        ("messages_sent_latest_day", _latest_day_total("messages_sent")),
     ),
-    preview="SELECT * FROM {table} WHERE day >= (SELECT max(day) - 2 FROM {table}) "
-    "ORDER BY day DESC, messages_sent DESC, agent_id LIMIT 30",
+    preview=_latest_days("messages_sent DESC, agent_id LIMIT 30"),
     violations=(_no_negatives("median_first_response_seconds", "p90_first_response_seconds", "call_minutes"),),
 )
 
@@ -221,21 +233,15 @@ DAILY_OVERVIEW = AnalyticsModel(
         Column("new_conversations", "BIGINT", "Conversations whose first item is on this day."),
         Column("conversations_closed", "BIGINT", "Conversations changed from open to CLOSED this day."),
         Column("conversations_reopened", "BIGINT", "Conversations changed from CLOSED to OPEN this day."),
-        Column(
-            "median_first_response_seconds", "DOUBLE", "Over conversations whose first customer message is this day."
-        ),
-        Column("p90_first_response_seconds", "DOUBLE", "Their 90th percentile (linear interpolation)."),
+        *_first_response_quantiles("the conversations whose first customer message is this day"),
         Column("median_resolution_seconds", "DOUBLE", "Over closed conversations whose last close is this day."),
         Column("open_backlog", "BIGINT", "Conversations open at the end of the day (UTC)."),
     ),
     metrics=(
-        ("open_backlog", "coalesce(sum(open_backlog) FILTER (WHERE day = (SELECT max(day) FROM {table})), 0)"),
-        (
-            "new_conversations_latest_day",
-            "coalesce(sum(new_conversations) FILTER (WHERE day = (SELECT max(day) FROM {table})), 0)",
-        ),
+        ("open_backlog", _latest_day_total("open_backlog")),
+        ("new_conversations_latest_day", _latest_day_total("new_conversations")),
     ),
-    preview="SELECT * FROM {table} WHERE day >= (SELECT max(day) - 2 FROM {table}) ORDER BY day DESC, channel",
+    preview=_latest_days("channel"),
     violations=(
         _no_negatives(
             "median_first_response_seconds", "p90_first_response_seconds", "median_resolution_seconds", "open_backlog"
