@@ -443,3 +443,14 @@ def test_incremental_refresh_without_topics_or_agents_tables(tmp_path):
         result = AnalyticsWarehouse(connection).build(CONVERSATION_FACTS, first.marks)
     assert (result.mode, result.recomputed, result.rows_inserted) == ("incremental", 1, 1)
     assert facts(db)["unanswered"]["first_responder_agent_id"] == "agent-2"
+
+
+def test_a_timestamp_from_year_one_cannot_stretch_daily_overview(db):
+    create_tables(db, [item("ancient", "0001-01-01T00:00:00.000Z", message(), CUSTOMER)])
+    build_all(db)
+    rows = table(db, DAILY_OVERVIEW)
+    assert min(row["day"] for row in rows) == date(2026, 11, 10) - timedelta(days=3652)
+    assert len(rows) <= 3653 * 4
+    # The ancient conversation is still open, so it counts in every day's backlog.
+    email = {row["day"]: row["open_backlog"] for row in rows if row["channel"] == "EMAIL"}
+    assert email[date(2026, 11, 10)] == 3

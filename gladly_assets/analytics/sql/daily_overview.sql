@@ -1,4 +1,4 @@
--- One row per UTC day and channel, from the first day with an item to the last. Reads
+-- One row per UTC day and channel, from the first day with an item to the last (ten years at most). Reads
 -- analytics_facts (conversation_facts) and analytics_items. Rebuilt whole every time: a day's
 -- backlog depends on every earlier day, and the table is small.
 WITH facts AS (
@@ -20,13 +20,22 @@ flips AS (
     JOIN facts AS f USING (conversation_id)
     WHERE s.status <> s.previous_status
 ),
-backlog_changes AS (
+all_backlog_changes AS (
     SELECT timezone('UTC', first_item_at)::DATE AS day, day_channel, 1 AS change FROM facts
     UNION ALL
     SELECT day, day_channel, CASE WHEN status = 'CLOSED' THEN -1 ELSE 1 END FROM flips
 ),
+bounds AS (
+    -- At most ten years of days up to the latest item: a timestamp from year 1 cannot make
+    -- the table hundreds of thousands of days long. Older changes count from the first day.
+    SELECT greatest(min(day), max(day) - 3652) AS first_day, max(day) AS last_day FROM all_backlog_changes
+),
+backlog_changes AS (
+    SELECT greatest(c.day, b.first_day) AS day, c.day_channel, c.change
+    FROM all_backlog_changes AS c CROSS JOIN bounds AS b
+),
 days AS (
-    SELECT unnest(range(min(day), max(day) + 1, INTERVAL 1 DAY))::DATE AS day FROM backlog_changes
+    SELECT unnest(range(first_day, last_day + 1, INTERVAL 1 DAY))::DATE AS day FROM bounds
 ),
 spine AS (
     SELECT d.day, c.day_channel FROM days AS d CROSS JOIN (SELECT DISTINCT day_channel FROM facts) AS c
