@@ -36,9 +36,17 @@ class AnalyticsConfig(dg.Config):
 
 
 def automation_condition() -> dg.AutomationCondition[Any]:
-    """Refresh after any table it reads materialises (agents or topics alone included), once
-    none of them is still in progress; a missing table is built when its inputs exist."""
-    return dg.AutomationCondition.eager()
+    """``eager()``: refresh after any table it reads materialises (agents or topics alone
+    included); a missing table is built once its inputs exist. Without eager's wait for
+    upstream runs in progress: the sensor queues an export run per new job, and when they come
+    faster than they finish one is always in progress, so the analytics would never refresh.
+    The request queues behind those runs instead (one DuckDB writer at a time), and a newer
+    export run triggers the next refresh."""
+    return (
+        dg.AutomationCondition.eager()
+        .without(~dg.AutomationCondition.any_deps_in_progress())
+        .with_label("eager, even while the tables sync")
+    )
 
 
 def analytics_spec(model: AnalyticsModel) -> dg.AssetSpec:
