@@ -252,6 +252,17 @@ def test_late_and_duplicate_jobs_are_listed(sim: GladlySimulator) -> None:
     assert "scheduleId" in newest and "scheduleId" in micro
 
 
+def test_pending_jobs_start_finish_and_cannot_be_deleted(sim: GladlySimulator) -> None:
+    pending = sim.start_job(status="PENDING")
+    with client(sim) as http:
+        assert pending["id"] in [j["id"] for j in http.get("/export/jobs", params={"status": "PENDING"}).json()]
+        refused = http.delete(f"/export/jobs/{pending['id']}")
+    assert refused.status_code == 400 and "[PENDING]" in refused.json()["errors"][0]["detail"]
+    assert sim.finish_job(pending["id"])["status"] == "COMPLETED"
+    with pytest.raises(ValueError, match="PENDING or IN_PROGRESS"):
+        sim.start_job(status="COMPLETED")
+
+
 def test_empty_windows_list_no_files(sim: GladlySimulator) -> None:
     assert sim.complete_job(files=[])["files"] == []
     assert sim.complete_job(conversations=0)["files"] == []
@@ -333,6 +344,113 @@ def test_customers_agents_topics_look_real_and_change_over_time(sim: GladlySimul
     parents = [t["parentId"] for t in topics if "parentId" in t]
     assert parents and set(parents) <= ids and len(parents) < len(topics)  # a tree: children and roots
     assert any(t["disabled"] for t in topics)
+
+
+def items_by_job(sim: GladlySimulator) -> list[tuple[dict, list[dict]]]:
+    """(job, its items) for every completed job, oldest window first."""
+    jobs = sorted(sim.jobs(), key=lambda job: job["parameters"]["startAt"])
+    return [(job, lines(sim.file_bytes(job["id"], ITEMS)) if ITEMS in job["files"] else []) for job in jobs]
+
+
+def by_conversation(items: list[dict]) -> dict[str, list[dict]]:
+    conversations: defaultdict[str, list[dict]] = defaultdict(list)
+    for item in sorted(items, key=lambda item: instant(item["timestamp"])):
+        if "conversationId" in item:
+            conversations[item["conversationId"]].append(item)
+    return conversations
+
+
+def is_message(item: dict) -> bool:
+    return item["content"]["type"] not in ("CONVERSATION_STATUS_CHANGE", "TOPIC_CHANGE", "CONVERSATION_NOTE")
+
+
+def test_conversations_span_jobs_and_vary_as_analytics_needs(sim: GladlySimulator) -> None:
+    history = items_by_job(sim)
+    job_of = {item["id"]: job["id"] for job, items in history for item in items}
+    assert len(job_of) == sum(len(items) for _, items in history)  # contiguous windows: each item once
+    conversations = by_conversation([item for _, items in history for item in items])
+    spanning = [c for c in conversations.values() if len({job_of[item["id"]] for item in c}) > 1]
+    assert len(spanning) >= 10
+
+    def initiator(item: dict) -> str | None:
+        return item.get("initiator", {}).get("type")
+
+    def statuses(items: list[dict]) -> list[str]:
+        return [i["content"]["status"] for i in items if i["content"]["type"] == "CONVERSATION_STATUS_CHANGE"]
+
+    # Complete conversations: begun in the first week, so that no later item is still to come.
+    first_week = {job["id"] for job, _ in history[:7]}
+    complete = [c for c in conversations.values() if job_of[c[0]["id"]] in first_week]
+    reopened = [c for c in complete if "OPEN" in statuses(c)]
+    assert any(len({job_of[i["id"]] for i in c}) > 1 for c in reopened)  # reopened in a later job
+    unanswered = [c for c in complete if not any(initiator(i) == "AGENT" and is_message(i) for i in c)]
+    assert any(any(initiator(i) == "CUSTOMER" for i in c) for c in unanswered)
+    assert any("CLOSED" not in statuses(c) for c in complete)  # never closed
+    automated_first = 0
+    for c in complete:
+        human = next((n for n, i in enumerate(c) if initiator(i) == "AGENT" and is_message(i)), None)
+        if human is not None and any(initiator(i) in ("SYSTEM", "AUTOMATION") and is_message(i) for i in c[:human]):
+            automated_first += 1
+    assert automated_first >= 3  # Sidekick or an automation answered before any agent
+    topic_changes = [i["content"] for c in complete for i in c if i["content"]["type"] == "TOPIC_CHANGE"]
+    assert any("removedTopicIds" in t for t in topic_changes) and any("addedTopicIds" in t for t in topic_changes)
+    calls = [i["content"] for c in complete for i in c if i["content"]["type"] == "PHONE_CALL"]
+    assert any("answeredAt" in call for call in calls) and any("answeredAt" not in call for call in calls)
+    # The oldest job holds the rest of conversations begun before the 14-day horizon: their first
+    # item there is an agent's, an automation's or a status change, never how a conversation opens.
+    _, oldest = history[0]
+    assert any(initiator(c[0]) not in ("CUSTOMER", "API", "SYSTEM") for c in by_conversation(oldest).values())
+
+
+@pytest.mark.parametrize("windows", ["overlapping", "gapped"])
+def test_overlapping_windows_repeat_items_and_gaps_lose_them(windows: str) -> None:
+    with GladlySimulator(seed=7, now=NOW, rate_limit_per_second=None, windows=windows) as sim:
+        history = items_by_job(sim)
+    pairs = list(pairwise(history))
+    odd = [(a, b) for a, b in pairs if a[0]["parameters"]["endAt"] != b[0]["parameters"]["startAt"]]
+    assert 3 <= len(odd) < len(pairs)  # every third window
+    for (previous, earlier), (job, later) in odd:
+        start, end = instant(job["parameters"]["startAt"]), instant(previous["parameters"]["endAt"])
+
+        def between(items: list[dict], low: datetime, high: datetime) -> list[str]:
+            return sorted(json.dumps(i) for i in items if low <= instant(i["timestamp"]) < high)
+
+        if windows == "overlapping":
+            assert start < end
+            shared = between(earlier, start, end)
+            assert shared and shared == between(later, start, end)  # the same items, ids and all
+        else:
+            assert end < start
+            assert between(earlier, end, start) == between(later, end, start) == []
+
+
+def test_same_seed_same_bytes_whatever_the_order_of_downloads() -> None:
+    def files(reverse: bool) -> dict[str, bytes]:
+        with GladlySimulator(seed=7, now=NOW, frequency="HOURLY", history_days=1) as sim:
+            jobs = sim.jobs()
+            return {job["id"]: sim.file_bytes(job["id"], ITEMS) for job in (reversed(jobs) if reverse else jobs)
+                    if job["files"]}  # fmt: skip
+
+    assert files(reverse=False) == files(reverse=True)
+
+
+def test_enumerating_items_agents_and_inboxes_for_derived_data(sim: GladlySimulator) -> None:
+    sim.advance(timedelta(hours=1))
+    duplicate = sim.complete_job()  # the same window as the newest history job: the same items again
+    items = list(sim.conversation_items())
+    ids = [item["id"] for item in items]
+    in_files = {item["id"] for job, job_items in items_by_job(sim) for item in job_items}
+    assert len(ids) == len(set(ids)) and set(ids) == in_files
+    assert {i["id"] for i in lines(sim.file_bytes(duplicate["id"], ITEMS))} <= set(ids)
+    agent_ids = {agent["id"] for agent in sim.agents()}
+    assert {i["initiator"]["id"] for i in items if i.get("initiator", {}).get("type") == "AGENT"} <= agent_ids
+    inboxes = sim.inboxes()
+    assert {channel for inbox in inboxes for channel in inbox["channels"]} >= CONTENT_TYPES - {
+        "CONVERSATION_NOTE", "CONVERSATION_STATUS_CHANGE", "TOPIC_CHANGE", "CUSTOMER_ACTIVITY"
+    }  # fmt: skip
+    conversation = next(i["conversationId"] for i in items if i["content"]["type"] == "EMAIL")
+    inbox = sim.inbox_of(conversation, "EMAIL")
+    assert "EMAIL" in inbox["channels"] and inbox in inboxes and sim.inbox_of(conversation, "EMAIL") == inbox
 
 
 def test_malformed_lines_mutate_and_extra_lines(sim: GladlySimulator) -> None:

@@ -412,12 +412,12 @@ class Conversations:
             responder = extra = None
             if step in (INBOUND, RETURNING):
                 initiator, responder = customer_ref, agent_ref
-                content = self._inbound(channel, contact, order, session_id, item_id, ms, suffixes)
+                content = self._exchange(True, channel, contact, order, session_id, item_id, ms, suffixes)
                 if channel == "PHONE_CALL" and "answeredAt" not in content:  # a missed call: nobody answered
                     responder = None
             elif step == REPLY:
                 initiator, responder = agent_ref, customer_ref
-                content = self._reply(channel, contact, order, session_id, item_id, ms, suffixes)
+                content = self._exchange(False, channel, contact, order, session_id, item_id, ms, suffixes)
             elif step in (TOPIC, RETOPIC):
                 initiator = agent_ref if r() < 0.8 else self.automations[0][order_key]
                 previous, topic = topic, self.topic_choices[int(r() * len(self.topic_choices))]
@@ -535,8 +535,9 @@ class Conversations:
         self._attach(content, item_id)
         return content
 
-    def _inbound(
+    def _exchange(
         self,
+        inbound: bool,
         channel: str,
         contact: Contact,
         order: str,
@@ -545,42 +546,25 @@ class Conversations:
         ms: int,
         suffixes: tuple[str, ...],
     ) -> dict[str, Any]:
-        locale = contact.locale
-        if channel == "CHAT_MESSAGE":
-            return self._chat(session_id, self._text(locale.inbound, contact, order), item_id)
-        if channel == "EMAIL":
-            return self._email(
-                contact.email,
-                [self.world.support_email],
-                self._text(locale.subjects, contact, order),
-                self._text(locale.inbound, contact, order),
-                item_id,
-            )
-        if channel == "PHONE_CALL":
-            return self._call(contact.phone, self.world.company_phone, contact, item_id, ms, suffixes)
-        if channel == "VOICEMAIL":
-            call = self._call(contact.phone, self.world.company_phone, contact, item_id, ms, suffixes, voicemail=True)
-            return {k: v for k, v in call.items() if k not in ("from", "to", "answeredAt", "completedAt")}
-        return self._message(channel, contact, self._text(locale.inbound, contact, order), item_id, inbound=True)
-
-    def _reply(
-        self,
-        channel: str,
-        contact: Contact,
-        order: str,
-        session_id: str,
-        item_id: str,
-        ms: int,
-        suffixes: tuple[str, ...],
-    ) -> dict[str, Any]:
-        text = self._text(contact.locale.replies, contact, order)
+        """A customer's message (``inbound``) or an agent's answer, on the conversation's channel."""
+        world = self.world
+        if channel in ("PHONE_CALL", "VOICEMAIL"):
+            if not inbound:  # the agent calls back
+                return self._call(world.company_phone, contact.phone, contact, item_id, ms, suffixes, outbound=True)
+            voicemail = channel == "VOICEMAIL"
+            call = self._call(contact.phone, world.company_phone, contact, item_id, ms, suffixes, voicemail=voicemail)
+            if voicemail:
+                return {k: v for k, v in call.items() if k not in ("from", "to", "answeredAt", "completedAt")}
+            return call
+        text = self._text(contact.locale.inbound if inbound else contact.locale.replies, contact, order)
         if channel == "CHAT_MESSAGE":
             return self._chat(session_id, text, item_id)
         if channel == "EMAIL":
-            return self._email(self.world.support_email, [contact.email], self._subject(contact, order), text, item_id)
-        if channel == "VOICEMAIL":  # the agent calls back
-            return self._call(self.world.company_phone, contact.phone, contact, item_id, ms, suffixes, outbound=True)
-        return self._message(channel, contact, text, item_id, inbound=False)
+            if inbound:
+                subject = self._text(contact.locale.subjects, contact, order)
+                return self._email(contact.email, [world.support_email], subject, text, item_id)
+            return self._email(world.support_email, [contact.email], self._subject(contact, order), text, item_id)
+        return self._message(channel, contact, text, item_id, inbound)
 
     def _email(self, sender: str, to: list[str], subject: str, text: str, item_id: str = "") -> dict[str, Any]:
         r = self.rng.random

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .faults import Faults
-from .generator import ALL_FILES, CONVERSATION_HORIZON, ITEMS_FILE, JobSpec, Slot, generate_job
+from .generator import ALL_FILES, CONVERSATION_HORIZON, ITEMS_FILE, ITEMS_PER_CONVERSATION, JobSpec, Slot, generate_job
 from .handler import FILE_PATH, RateLimiter, RequestRecord, SimulatorHTTPServer
 from .jobs import (
     FRACTION_DIGITS,
@@ -39,6 +39,7 @@ from .jobs import (
     format_instant,
     truncate,
 )
+from .reports import ReportOptions, ReportService, Response, WorldView
 from .world import World, new_id
 
 # The request log keeps the newest records only, so that a demo can run for days.
@@ -85,6 +86,7 @@ class GladlySimulator:
         ranges: bool = False,
         windows: str = "contiguous",
         window_anchor: timedelta | None = None,
+        report_options: ReportOptions | None = None,
     ) -> None:
         if frequency not in PERIODS:
             raise ValueError(f"frequency must be one of {sorted(PERIODS)}")
@@ -136,6 +138,27 @@ class GladlySimulator:
         if self._owns_data_dir:  # also when nobody calls stop()
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._data_dir, True)
         self._create_history(history_days)
+        self.reports = ReportService(
+            WorldView(
+                organization=organization,
+                seed=seed,
+                jobs=self.jobs,
+                items=self.conversation_items,
+                agents=self._world_agents,
+                topics=self.topics,
+                inboxes=self.inboxes,
+                inbox_of=self.inbox_of,
+                faults=lambda: self.faults,
+                pause=self.pause,
+                stopping=lambda: self.stopping,
+            ),
+            report_options,
+        )
+
+    @property
+    def report_options(self) -> ReportOptions:
+        """Limits and CSV options of the Reports API; fields may be changed at any time."""
+        return self.reports.options
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -192,10 +215,10 @@ class GladlySimulator:
     def client_settings(self) -> dict[str, str]:
         """The ``GladlyResource`` settings that point a client at this simulator."""
         return {
+            "base_url": self.base_url,
             "organization": self.organization,
             "agent_email": self.agent_email,
             "api_token": self.api_token,
-            "base_url": self.base_url,
         }
 
     def client_environment(self) -> dict[str, str]:
@@ -359,14 +382,20 @@ class GladlySimulator:
             self._log.clear()
 
     def start_ticker(self, every_seconds: float) -> None:
-        """Complete a new job every ``every_seconds`` real seconds until stop() (for demos)."""
+        """Complete a new job every ``every_seconds`` real seconds until stop() (for demos).
+
+        A demo ticks faster than the schedule's windows pass, so most ticks re-export the
+        newest window: each gets conversations of its own (an exact-count job), or it
+        would repeat the same items and a demo's tables would stand still.
+        """
+        items = self._items_per_job
+        if items is None:
+            items = round(self.conversations_per_job * ITEMS_PER_CONVERSATION)
 
         def tick() -> None:
             while not self._stopping.wait(every_seconds):
                 try:
-                    job = self.complete_job(
-                        conversation_items=self._items_per_job, malformed_lines=self._malformed_per_job
-                    )
+                    job = self.complete_job(conversation_items=items, malformed_lines=self._malformed_per_job)
                     if self.log_requests:
                         print(
                             f"[simulator] completed job {job['id']} at {job['updatedAt']}", file=sys.stderr, flush=True
@@ -568,12 +597,21 @@ class GladlySimulator:
                 return kind
         return None
 
+    def _world_agents(self) -> list[dict[str, Any]]:
+        """The organization's support agents as of the newest job (the API users excluded)."""
+        ordinal = max(0, self._ordinal - 1)
+        return [self._world.agent(i, ordinal) for i in range(self._world.agent_count)]
+
+    def report(self, method: str, path: str, body: bytes) -> Response:
+        """POST /reports..., GET /teams and /inboxes (``reports.ReportService``)."""
+        return self.reports.handle(method, path, body)
+
     def collection(self, path: str) -> list[dict[str, Any]]:
         """GET /export/schedules, /agents, /topics: the organization as of the newest job."""
         ordinal = max(0, self._ordinal - 1)
         world = self._world
         if path == "/agents":
-            return [world.agent(i, ordinal) for i in range(world.agent_count)] + self._api_users
+            return self._world_agents() + self._api_users
         if path == "/topics":
             return [world.topic(i, ordinal) for i in range(world.topic_count)]
         now = self.now()
