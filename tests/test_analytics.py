@@ -259,3 +259,18 @@ def test_the_demo_runs_the_automation_that_refreshes_the_analytics(tmp_path, mon
     finally:
         monkeypatch.delenv("GLADLY_SENSOR_DEFAULT_STATUS")
         importlib.reload(definitions)
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_and_both_paths_agree(tmp_path):
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_analytics.py"
+    output = subprocess.run(
+        [sys.executable, str(script), "--items", "3000", "--new-items", "300", "--continued", "20",
+         "--workdir", str(tmp_path)],
+        check=True, capture_output=True, text=True, timeout=600,
+    ).stdout  # fmt: skip
+    assert "rows differing between them: 0" in output
+    assert "(incremental, " in output and "recomputed)" in output
