@@ -222,8 +222,8 @@ def test_a_failing_statement_raises_its_own_error_and_leaves_nothing_behind(tmp_
     # DuckDB running out of memory mid-INSERT: the cause is raised, not the aborted
     # transaction that cleaning up in it would report; the stage and the table it
     # created are gone.
-    connection = duckdb.connect(str(tmp_path / "gladly.duckdb"))
-    starved = Warehouse(connection, memory_limit="1MB")
+    connection = duckdb.connect(str(tmp_path / "gladly.duckdb"), config={"memory_limit": "1MB"})
+    starved = Warehouse(connection)
     chunk = "".join(json.dumps({"id": f"r{i}", "name": "x" * 1000}) + "\n" for i in range(5000)).encode()
     with pytest.raises(duckdb.OutOfMemoryException, match="Out of Memory"):
         starved.apply_job(CUSTOMERS, "j1", T0, [parse_chunk(chunk, 1)])
