@@ -28,10 +28,10 @@ def materialize(spec: dict) -> dict:
     long-lived instance would hold."""
     import dagster as dg
     import duckdb
-    from dagster_duckdb import DuckDBResource
 
     from gladly_assets.assets import build_gladly_assets
     from gladly_assets.resources.gladly import GladlyResource
+    from gladly_assets.resources.warehouse import duckdb_resource
     from gladly_assets.tables import SCHEMA, TABLES
 
     assets = build_gladly_assets()
@@ -46,7 +46,7 @@ def materialize(spec: dict) -> dict:
         result = dg.materialize(
             [assets],
             instance=instance,
-            resources={"gladly": gladly, "duckdb": DuckDBResource(database=spec["db"])},
+            resources={"gladly": gladly, "duckdb": duckdb_resource(spec["db"])},
             selection=selection,
         )
         seconds = time.perf_counter() - started
