@@ -205,8 +205,8 @@ def _typed(column: ReportColumn) -> pl.Expr:
 def _empty_frame(stream: ReportStream) -> pl.DataFrame:
     schema = {column.name: _polars_type(column) for column in stream.columns}
     if stream.is_event_stream:
-        schema[EVENT_KEY_COLUMN] = pl.String
-    schema[UNPARSED_COLUMN] = pl.String
+        schema[EVENT_KEY_COLUMN] = pl.String()
+    schema[UNPARSED_COLUMN] = pl.String()
     return pl.DataFrame(schema=schema)
 
 

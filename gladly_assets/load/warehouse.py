@@ -473,9 +473,7 @@ class ReportTables:
                 if (kind := "JSON" if name == UNPARSED_COLUMN else _duckdb_type(dtype, False)) is not None
             }
             warehouse._evolve(stream.name, incoming, load)
-            replaced = int(
-                _scalar(self.conn, f"DELETE FROM {table} WHERE {REPORT_DAY_COLUMN} = ?", [day])
-            )
+            replaced = int(_scalar(self.conn, f"DELETE FROM {table} WHERE {REPORT_DAY_COLUMN} = ?", [day]))
             self.conn.register("report_frame", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
             try:
                 same_key = " AND ".join(f"t.{quote(k)} IS NOT DISTINCT FROM f.{quote(k)}" for k in stream.key)
