@@ -525,15 +525,19 @@ class ReportTables:
         table = self.warehouse._table_ref(stream.name)
         return int(_scalar(self.conn, f"SELECT count(*) FROM {table} WHERE {REPORT_DAY_COLUMN} = ?", [day]))
 
-    def key_problems(self, stream: ReportStream) -> tuple[int, int]:
-        """(rows missing a required key column, keys that occur more than once)."""
-        table = self.warehouse._table_ref(stream.name)
-        missing = " OR ".join(f"{quote(k)} IS NULL" for k in stream.required_key) or "false"
-        key = f"({', '.join(quote(k) for k in stream.key)})" if len(stream.key) > 1 else quote(stream.key[0])
+    def key_problems(self, table_name: str, key: Sequence[str], required: Sequence[str]) -> tuple[int, int]:
+        """(rows missing a ``required`` key column, keys that occur more than once)."""
+        table = self.warehouse._table_ref(table_name)
+        missing = " OR ".join(f"{quote(k)} IS NULL" for k in required) or "false"
+        composite = f"({', '.join(quote(k) for k in key)})" if len(key) > 1 else quote(key[0])
         null_keys, duplicates = _row(
-            self.conn, f"SELECT count(*) FILTER (WHERE {missing}), count(*) - count(DISTINCT {key}) FROM {table}"
+            self.conn, f"SELECT count(*) FILTER (WHERE {missing}), count(*) - count(DISTINCT {composite}) FROM {table}"
         )
         return int(null_keys), int(duplicates)
+
+    def unparsed_rows(self, stream: ReportStream) -> int:
+        table = self.warehouse._table_ref(stream.name)
+        return int(_scalar(self.conn, f"SELECT count(*) FROM {table} WHERE {UNPARSED_COLUMN} IS NOT NULL"))
 
     def windows_at_least(self, stream: ReportStream, rows: int) -> list[dict[str, Any]]:
         """The stored windows of ``stream`` that returned ``rows`` rows or more."""
