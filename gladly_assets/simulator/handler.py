@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .jobs import RETENTION, STATUSES, parse_instant
+from .reports import REPORTS_PATH, Response, serves
 
 if TYPE_CHECKING:
     from .server import GladlySimulator
@@ -160,7 +161,7 @@ class Handler(BaseHTTPRequestHandler):
         organization, relative = sim._split_path(path)
         sim._request_started()
         try:
-            self._discard_body()
+            self._read_body()
             self._serve(method, organization, relative, query)
         except _Aborted:
             pass
@@ -178,11 +179,10 @@ class Handler(BaseHTTPRequestHandler):
         if self.cut:  # only after the record: the client may retry at once
             self._reset_connection()
 
-    def _discard_body(self) -> None:
-        # Keep the keep-alive stream in step if a client sends a body we do not use.
+    def _read_body(self) -> None:
+        # Read it even when unused: keeps the keep-alive stream in step.
         length = int(self.headers.get("Content-Length") or 0)
-        if length > 0:
-            self.rfile.read(length)
+        self.body = self.rfile.read(length) if length > 0 else b""
 
     # ------------------------------------------------------------------ gates
 
@@ -199,15 +199,16 @@ class Handler(BaseHTTPRequestHandler):
             self._json(404, error_body("organization", "not_exist", f"No organization {organization!r}"))
             return
         is_file = FILE_PATH.match(path) is not None
+        is_report = path == REPORTS_PATH or path.startswith(REPORTS_PATH + "/")
         faults = sim.faults
-        self.stall = faults.take_stall(is_file)
-        if faults.take_rate_limit(is_file):
+        self.stall = faults.take_stall(is_file, is_report)
+        if faults.take_rate_limit(is_file, is_report):
             self.response_headers["Ratelimit-Remaining-Second"] = "0"
             if faults.retry_after is not None:
                 self.response_headers["Retry-After"] = _seconds(faults.retry_after)
             self._json(429, error_body("", "too_many_requests", "Rate limit exceeded; slow down"))
             return
-        status = faults.take_server_error(is_file)
+        status = faults.take_server_error(is_file, is_report)
         if status is not None:
             self._json(status, error_body("", "temporary_failure", "Something went wrong; try again"))
             return
@@ -234,6 +235,8 @@ class Handler(BaseHTTPRequestHandler):
             if not reading:
                 return self._not_allowed("GET")
             return self._json(200, self.sim._collection(path))
+        if serves(path):
+            return self._send(self.sim.reports.handle(method, path, self.body))
         self._json(404, error_body("path", "not_exist", f"No such endpoint: {path}"))
         return None
 
@@ -365,6 +368,22 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
             self.bytes_sent = len(body)
         self.complete = True
+
+    def _send(self, response: Response) -> None:
+        """A response built outside the handler (reports); ``reset_after`` cuts its body short."""
+        self.response_headers.update(response.headers)
+        body = response.body
+        self._start(response.status, response.content_type if body else None, len(body))
+        if self.method == "HEAD":
+            self.complete = True
+            return
+        to_send = body if response.reset_after is None else body[: response.reset_after]
+        self.wfile.write(to_send)
+        self.bytes_sent = len(to_send)
+        self.complete = len(to_send) == len(body)
+        if response.reset_after is not None:
+            self.wfile.flush()
+            self._abort()
 
     def _abort(self) -> None:
         """Stop answering; ``_handle`` then cuts the connection (reset fault)."""

@@ -36,6 +36,7 @@ from .jobs import (
     format_window,
     truncate,
 )
+from .reports import ReportOptions, ReportService, WorldView
 from .world import World, new_id
 
 # The request log keeps the newest records only, so that a demo can run for days.
@@ -79,6 +80,7 @@ class GladlySimulator:
         conversation_items_per_job: int | None = None,
         malformed_lines: int = 0,
         log_requests: bool = False,
+        report_options: ReportOptions | None = None,
     ) -> None:
         if frequency not in PERIODS:
             raise ValueError(f"frequency must be one of {sorted(PERIODS)}")
@@ -122,6 +124,25 @@ class GladlySimulator:
         if self._owns_data_dir:  # also when nobody calls stop()
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._data_dir, True)
         self._create_history(history_days)
+        self.reports = ReportService(
+            WorldView(
+                organization=organization,
+                seed=seed,
+                jobs=self.jobs,
+                file_path=self.file_path,
+                agents=lambda: self._world_agents(),
+                topics=lambda: self._collection("/topics"),
+                faults=lambda: self.faults,
+                pause=self._pause,
+                stopping=lambda: self.stopping,
+            ),
+            report_options,
+        )
+
+    @property
+    def report_options(self) -> ReportOptions:
+        """Limits and CSV options of the Reports API; fields may be changed at any time."""
+        return self.reports.options
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -469,12 +490,17 @@ class GladlySimulator:
                 return kind
         return None
 
+    def _world_agents(self) -> list[dict[str, Any]]:
+        """The organization's support agents as of the newest job (the API users excluded)."""
+        ordinal = max(0, self._ordinal - 1)
+        return [self._world.agent(i, ordinal) for i in range(self._world.agent_count)]
+
     def _collection(self, path: str) -> list[dict[str, Any]]:
         """GET /export/schedules, /agents, /topics: the organization as of the newest job."""
         ordinal = max(0, self._ordinal - 1)
         world = self._world
         if path == "/agents":
-            return [world.agent(i, ordinal) for i in range(world.agent_count)] + self._api_users
+            return self._world_agents() + self._api_users
         if path == "/topics":
             return [world.topic(i, ordinal) for i in range(world.topic_count)]
         now = self.now()
