@@ -7,7 +7,6 @@ transaction, records rows, bytes and seconds, and evaluates the stream's checks
 in the same step. The sensor in ``refresh`` decides which days to (re)load.
 """
 
-from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -188,7 +187,6 @@ def build_report_asset(stream: ReportStream, partitions_def: dg.DailyPartitionsD
         },
         check_specs=check_specs(stream),
         pool=DUCKDB_POOL,
-        name=stream.name,
     )
     def report_asset(
         context: dg.AssetExecutionContext, gladly: GladlyResource, duckdb: DuckDBResource

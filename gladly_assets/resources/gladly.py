@@ -144,13 +144,16 @@ class ReportPacer:
             self._sleep(max(wait, 0.001))
 
 
-_PACERS: dict[tuple[str, int, int], ReportPacer] = {}
+_PACERS: dict[tuple[str, int, float, int], ReportPacer] = {}
 _PACERS_LOCK = threading.Lock()
 
 
-def _report_pacer(api_root: str, limit: int, concurrency: int) -> ReportPacer:
+def _report_pacer(api_root: str, limit: int, window: float, concurrency: int) -> ReportPacer:
     with _PACERS_LOCK:
-        return _PACERS.setdefault((api_root, limit, concurrency), ReportPacer(limit, concurrency))
+        key = (api_root, limit, window, concurrency)
+        if key not in _PACERS:
+            _PACERS[key] = ReportPacer(limit, concurrency, window)
+        return _PACERS[key]
 
 
 class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -177,9 +180,11 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         default=60.0, description="Longest computed wait between attempts (a server's Retry-After wins)."
     )
 
-    report_requests_per_minute: int = Field(
-        default=10, description="Report requests started per minute at most (Gladly allows 10 per organization)."
+    report_requests_per_window: int = Field(
+        default=10,
+        description="Report requests started per report_window_seconds at most (Gladly allows 10 a minute).",
     )
+    report_window_seconds: float = Field(default=60.0, description="The window of the reports' rate limit.")
     report_concurrency: int = Field(default=2, description="Report requests in flight at once (Gladly allows 2).")
     report_row_cap: int = Field(
         default=100_000,
@@ -226,8 +231,10 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             problems.append("timeout_seconds must be positive")
         if not 0 <= self.backoff_initial_seconds <= self.backoff_max_seconds:
             problems.append("backoff seconds must satisfy 0 <= backoff_initial_seconds <= backoff_max_seconds")
-        if min(self.report_requests_per_minute, self.report_concurrency, self.report_row_cap) < 1:
-            problems.append("report_requests_per_minute, report_concurrency and report_row_cap must be at least 1")
+        if min(self.report_requests_per_window, self.report_concurrency, self.report_row_cap) < 1:
+            problems.append("report_requests_per_window, report_concurrency and report_row_cap must be at least 1")
+        if self.report_window_seconds <= 0:
+            problems.append("report_window_seconds must be positive")
         if not self.agent_email.strip() or not self.api_token.strip():
             problems.append("agent_email and api_token must be set (GLADLY_AGENT_EMAIL, GLADLY_API_TOKEN)")
         if problems:
@@ -361,7 +368,9 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         url = self._url("reports")
         body = window.request_body(metric_set)
         what = f"POST {url} ({metric_set} {window})"
-        pacer = _report_pacer(self.api_root, self.report_requests_per_minute, self.report_concurrency)
+        pacer = _report_pacer(
+            self.api_root, self.report_requests_per_window, self.report_window_seconds, self.report_concurrency
+        )
         attempts = 0
 
         def attempt() -> int:
@@ -394,8 +403,9 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 self._raise_for_status(response, what, self._organization_not_found)
             except _Retryable as retry:
                 if response.status_code == 429:
-                    # The reports limit is per minute: a second's backoff would only meet it again.
-                    retry.wait = max(retry.wait or 0.0, 60.0 / self.report_requests_per_minute * attempt)
+                    # The reports limit counts a minute: a second's backoff would only meet it again.
+                    interval = self.report_window_seconds / self.report_requests_per_window
+                    retry.wait = max(retry.wait or 0.0, interval * attempt)
                 raise
             written = 0
             with open(part, "wb") as out:
