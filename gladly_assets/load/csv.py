@@ -85,7 +85,7 @@ def read_report(path: Path, stream: ReportStream) -> ParsedReport:
             continue
         value = _typed(column)
         typed.append(value.alias(name))
-        failures.append(pl.when(pl.col(name).is_not_null() & value.is_null()).then(pl.col(name)).alias(name))
+        failures.append(pl.when(_cleaned(name).is_not_null() & value.is_null()).then(pl.col(name)).alias(name))
     frame = raw.with_columns(typed)
     unparsed = 0
     if failures:
@@ -175,10 +175,15 @@ def _column_names(header: list[str], stream: ReportStream) -> list[str]:
     return names
 
 
+def _cleaned(name: str) -> pl.Expr:
+    """The cell without surrounding spaces; null if empty or a null word."""
+    text = pl.col(name).str.strip_chars()
+    return pl.when(text.str.to_lowercase().is_in(_NULL_WORDS) | (text == "")).then(None).otherwise(text)
+
+
 def _typed(column: ReportColumn) -> pl.Expr:
     """The cell as its declared type; null where it does not parse (or is a null word)."""
-    text = pl.col(column.name).str.strip_chars()
-    text = pl.when(text.str.to_lowercase().is_in(_NULL_WORDS) | (text == "")).then(None).otherwise(text)
+    text = _cleaned(column.name)
     if column.kind == "instant":
         clock = text.str.replace(r"^(\d{4}-\d{2}-\d{2})[Tt ]", "${1} ").str.replace(r"[Zz]$", "+00:00")
         return pl.coalesce(
