@@ -33,7 +33,10 @@ def csv_text(headers: list[str], rows: list[list[str]], *, bom: bool = False, ne
 def conversation_csv(rows: list[dict[str, str]], *, extra: dict[str, str] | None = None, **options) -> bytes:
     """A ConversationExportReport with the filter echoes first, as the 2022/2023 captures show."""
     headers = ["Timezone Filter", "Inboxes Filter", *(c.header for c in CONVERSATIONS.columns), *(extra or {})]
-    body = [["UTC", "All Inboxes", *(row.get(c.header, "") for c in CONVERSATIONS.columns), *(extra or {}).values()] for row in rows]
+    body = [
+        ["UTC", "All Inboxes", *(row.get(c.header, "") for c in CONVERSATIONS.columns), *(extra or {}).values()]
+        for row in rows
+    ]
     return csv_text(headers, body, **options)
 
 
@@ -92,7 +95,9 @@ def test_quoting_bom_crlf_types_and_filter_echoes(write):
         "Count of Contacts": "3",
         "Payment Amount - Completed USD": "12.5",
     }
-    parsed = read_report(write(conversation_csv([row, {"Created At": "2026-11-19", "Conversation ID": "c2"}], bom=True)), CONVERSATIONS)
+    parsed = read_report(
+        write(conversation_csv([row, {"Created At": "2026-11-19", "Conversation ID": "c2"}], bom=True)), CONVERSATIONS
+    )
     frame = parsed.frame
     assert parsed.rows == 2 and parsed.unparsed_cells == 0 and parsed.new_columns == ()
     assert "timezone_filter" not in frame.columns and "inboxes_filter" not in frame.columns
@@ -155,7 +160,9 @@ def test_an_error_text_is_not_a_report(write):
 def test_a_missing_declared_column_names_it_and_the_metric_set(write):
     headers = [c.header for c in CONVERSATIONS.columns if c.name != "last_closed_at"]
     data = csv_text(headers, [["x"] * len(headers)])
-    with pytest.raises(ReportFormatError, match=r"ConversationExportReport report lacks the declared column\(s\) last_closed_at"):
+    with pytest.raises(
+        ReportFormatError, match=r"ConversationExportReport report lacks the declared column\(s\) last_closed_at"
+    ):
         read_report(write(data), CONVERSATIONS)
 
 
@@ -171,7 +178,10 @@ def test_a_new_column_is_kept_as_text(write):
 
 def test_older_and_newer_header_spellings_land_in_the_declared_column(write):
     headers = [
-        {"Created-to-First Closed Time in seconds": "Created-to-First Closed Time", "Count of Agents Assigned": "Count of Agents"}.get(c.header, c.header)
+        {
+            "Created-to-First Closed Time in seconds": "Created-to-First Closed Time",
+            "Count of Agents Assigned": "Count of Agents",
+        }.get(c.header, c.header)
         for c in CONVERSATIONS.columns
     ]
     values = ["" for _ in headers]
@@ -185,7 +195,12 @@ def test_older_and_newer_header_spellings_land_in_the_declared_column(write):
 
 def test_a_value_that_does_not_parse_is_kept_as_text_not_lost(write):
     rows = [
-        {"Created At": "2026-11-19T10:00:00Z", "Conversation ID": "c1", "Count of Notes": "many", "Is FCR Success": "maybe"},
+        {
+            "Created At": "2026-11-19T10:00:00Z",
+            "Conversation ID": "c1",
+            "Count of Notes": "many",
+            "Is FCR Success": "maybe",
+        },
         {"Created At": "2026-11-19T11:00:00Z", "Conversation ID": "c2", "Count of Notes": "4.0", "Status": "null"},
         {"Created At": "2026-11-19T12:00:00Z", "Conversation ID": "c3", "Count of Notes": "null"},
     ]
@@ -207,7 +222,12 @@ def test_two_headers_that_normalize_alike_are_both_kept(write):
 
 
 def test_a_row_with_more_cells_than_the_header_is_a_clear_error(write):
-    data = conversation_csv([{"Created At": "2026-11-19T10:00:00Z", "Conversation ID": "c1"}]) + b"a,b,c" + b",x" * 80 + b"\r\n"
+    data = (
+        conversation_csv([{"Created At": "2026-11-19T10:00:00Z", "Conversation ID": "c1"}])
+        + b"a,b,c"
+        + b",x" * 80
+        + b"\r\n"
+    )
     with pytest.raises(ReportFormatError, match="ConversationExportReport report is not valid CSV"):
         read_report(write(data), CONVERSATIONS)
 
@@ -251,5 +271,8 @@ def test_keyed_rows_of_overlapping_pieces_keep_the_last_version(write):
     second = read_report(write(csv_text(headers, [row("s1", "a1", "12"), row("s2", "a1", "5")]), "b.csv"), WORK).frame
     unique, duplicates = unique_rows([first, second], WORK)
     assert duplicates == 1
-    by_key = {(r["contact_session_id"], r["agent_id"]): r["work_session_handle_time_sec"] for r in unique.iter_rows(named=True)}
+    by_key = {
+        (r["contact_session_id"], r["agent_id"]): r["work_session_handle_time_sec"]
+        for r in unique.iter_rows(named=True)
+    }
     assert by_key == {("s1", "a1"): 12.0, ("s1", None): 1.0, ("s2", "a1"): 5.0}

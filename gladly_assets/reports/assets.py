@@ -7,7 +7,6 @@ transaction, records rows, bytes and seconds, and evaluates the stream's checks
 in the same step. The sensor in ``refresh`` decides which days to (re)load.
 """
 
-
 import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
