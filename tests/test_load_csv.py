@@ -153,7 +153,7 @@ def test_a_body_that_is_not_csv_is_a_clear_error(write, body, kind):
 
 
 def test_an_error_text_is_not_a_report(write):
-    with pytest.raises(ReportFormatError, match="not a report CSV.*Unexpected error occurred"):
+    with pytest.raises(ReportFormatError, match=r"not a report CSV.*Unexpected error occurred"):
         read_report(write(b"Unexpected error occurred"), STREAMS_BY_NAME["contact_timestamps"])
 
 

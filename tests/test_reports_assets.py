@@ -14,7 +14,7 @@ import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from gladly_assets.report_schema import EVENT_KEY_COLUMN, ReportStream, normalize_header
+from gladly_assets.report_schema import ReportStream, normalize_header
 from gladly_assets.reports.assets import KEY_IS_UNIQUE, NOT_TRUNCATED, asset_key, build_report_assets
 from gladly_assets.reports.refresh import RefreshSettings, build_reports_sensor, days_to_load, newest_day
 from gladly_assets.reports.streams import STREAMS, STREAMS_BY_NAME
