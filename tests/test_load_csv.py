@@ -253,6 +253,13 @@ def test_events_get_a_deterministic_key_and_identical_rows_collapse(write):
     assert unique.height == 2 and duplicates == 3
 
 
+def test_a_gladly_column_named_like_the_event_key_is_kept_beside_it(write):
+    headers = [c.header for c in EVENTS.columns] + ["Event Key"]
+    row = [*event_row(timestamp="2026-11-19T10:00:00Z", event_type="X", conversation_id="c1"), "gladly's"]
+    frame = read_report(write(csv_text(headers, [row])), EVENTS).frame
+    assert frame["event_key_2"].to_list() == ["gladly's"] and len(frame[EVENT_KEY_COLUMN][0]) == 64
+
+
 def test_event_key_tells_null_from_empty_text():
     frame = pl.DataFrame({"a": ["x", "x", None], "b": [None, "", ""]})
     keys = event_keys(frame, ["a", "b"]).to_list()

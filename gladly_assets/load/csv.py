@@ -150,13 +150,15 @@ def _read_header(path: Path, stream: ReportStream) -> list[str] | None:
 def _column_names(header: list[str], stream: ReportStream) -> list[str]:
     """Normalized, unique names for the header's cells, older spellings mapped to the declared ones."""
     aliases = stream.aliases
+    # Names the loader adds itself: a Gladly column spelled alike gets a suffix instead.
+    reserved = {EVENT_KEY_COLUMN} if stream.is_event_stream else set()
     names: list[str] = []
     for position, cell in enumerate(header, start=1):
         name = normalize_header(cell) or f"column_{position}"
         name = aliases.get(name, name)
-        if name in names:  # two headers that normalize alike: keep both
+        if name in names or name in reserved:  # two headers that normalize alike: keep both
             suffix = 2
-            while f"{name}_{suffix}" in names:
+            while f"{name}_{suffix}" in names or f"{name}_{suffix}" in reserved:
                 suffix += 1
             name = f"{name}_{suffix}"
         names.append(name)
