@@ -373,7 +373,7 @@ class Handler(BaseHTTPRequestHandler):
         """A response built outside the handler (reports); ``reset_after`` cuts its body short."""
         self.response_headers.update(response.headers)
         body = response.body
-        self._start(response.status, response.content_type if body else None, len(body))
+        self._start(response.status, response.content_type, len(body))
         if self.method == "HEAD":
             self.complete = True
             return

@@ -111,8 +111,18 @@ def _json(status: int, payload: object) -> Response:
     return Response(status, "application/json; charset=utf-8", json.dumps(payload, ensure_ascii=False).encode())
 
 
-def _error(attr: str, code: str, detail: str, status: int = 400) -> Response:
-    return _json(status, {"errors": [{"attr": attr, "code": code, "detail": detail}]})
+def _error(attr: str, code: str, detail: str) -> Response:
+    """Gladly's documented 400 envelope."""
+    return _json(400, {"errors": [{"attr": attr, "code": code, "detail": detail}]})
+
+
+def _detail(status: int, detail: str) -> Response:
+    """No body is documented for 405 or 429: the envelope with a detail only."""
+    return _json(status, {"errors": [{"detail": detail}]})
+
+
+# Gladly's documented 404 (NotFoundErrors): no attr.
+_NOT_FOUND = _json(404, {"errors": [{"code": "not_exist", "detail": "entity does not exist"}]})
 
 
 def serves(path: str) -> bool:
@@ -155,24 +165,26 @@ def _present(payload: Mapping[str, Any], key: str) -> bool:
     return payload.get(key) is not None
 
 
-def _parse_date(payload: Mapping[str, Any], attr: str) -> date:
+def _window_bound(payload: Mapping[str, Any], attr: str, pattern: re.Pattern[str], example: str) -> str:
+    """The text of one window bound, or the 400 for a missing or malformed one."""
     text = payload.get(attr)
     if text is None or text == "":
         raise BadRequest(attr, "blank", f"{attr} must be specified")
-    if not isinstance(text, str) or not _DATE.match(text):
-        raise BadRequest(attr, "invalid", f"{attr} must be a date like 2024-03-13")
+    if not isinstance(text, str) or not pattern.match(text):
+        raise BadRequest(attr, "invalid", f"{attr} must look like {example}")
+    return text
+
+
+def _parse_date(payload: Mapping[str, Any], attr: str) -> date:
+    text = _window_bound(payload, attr, _DATE, "2024-03-13")
     try:
         return date.fromisoformat(text)
-    except ValueError:
+    except ValueError:  # shaped like a date, but not one (2026-02-30)
         raise BadRequest(attr, "invalid", f"{attr} is not a calendar date: {text}") from None
 
 
 def _parse_minute(payload: Mapping[str, Any], attr: str) -> datetime:
-    text = payload.get(attr)
-    if text is None or text == "":
-        raise BadRequest(attr, "blank", f"{attr} must be specified")
-    if not isinstance(text, str) or not _INSTANT.match(text):
-        raise BadRequest(attr, "invalid", f"{attr} must be an instant like 2024-03-13T09:30Z")
+    text = _window_bound(payload, attr, _INSTANT, "2024-03-13T09:30Z")
     try:
         instant = datetime.fromisoformat(text)
     except ValueError:
@@ -285,7 +297,7 @@ def _format_seconds(value: float) -> str:
     return text if text not in ("", "-0") else "0"
 
 
-def _cell(value: object, zone: ZoneInfo) -> str:
+def format_cell(value: object, zone: ZoneInfo) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -312,7 +324,7 @@ def render_csv(
         if not wrote_header:
             writer.writerow([*echo, *labels])
             wrote_header = True
-        writer.writerow(echo_cells + [_cell(row[column], zone) for column in columns])
+        writer.writerow(echo_cells + [format_cell(row[column], zone) for column in columns])
     if not wrote_header:
         return b""
     return ("\ufeff" if bom else "").encode() + buffer.getvalue().encode()
@@ -446,7 +458,7 @@ class ReportService:
         organization = self.world.organization
         refused = self.limiter.enter(organization)
         if refused is not None:
-            return _error("", "too_many_requests", refused, status=429)
+            return _detail(429, refused)
         try:
             return self._report(path, body)
         finally:
@@ -454,13 +466,13 @@ class ReportService:
 
     def _collection(self, path: str) -> Response:
         collection = self.teams() if path.startswith("/teams") else self.inboxes
-        kind, _, wanted = path.strip("/").partition("/")
+        _, _, wanted = path.strip("/").partition("/")
         if not wanted:
             return _json(200, collection)
         for entry in collection:
             if entry["id"] == wanted:
                 return _json(200, entry)
-        return _error(f"{kind[:-2] if kind == 'inboxes' else kind[:-1]}Id", "not_exist", "entity does not exist", 404)
+        return _NOT_FOUND
 
     def _report(self, path: str, body: bytes) -> Response:
         options = self.options
@@ -481,7 +493,7 @@ class ReportService:
             return _bogus(bogus)
         csv_bytes = self.render(request)
         headers = {"Content-Disposition": f"attachment; filename={request.file_name}"}
-        return Response(200, "text/csv", csv_bytes, headers, reset_after=self.world.faults().take_reset())
+        return Response(200, "text/csv", csv_bytes, headers, reset_after=self.world.faults().take_reset(is_report=True))
 
     def _wait_until_released(self) -> None:
         while not self._released.wait(0.05):
@@ -569,5 +581,4 @@ def _bogus(kind: str) -> Response:
 
 
 def _not_allowed(allow: str) -> Response:
-    response = _error("method", "invalid", f"Use {allow}", status=405)
-    return replace(response, headers={"Allow": allow})
+    return replace(_detail(405, f"Use {allow}"), headers={"Allow": allow})
