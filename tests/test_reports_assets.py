@@ -211,8 +211,8 @@ def test_recent_header_spellings_load_into_the_same_columns(reports_sim, instanc
 
 
 def test_report_429s_slow_the_sync_down_but_never_fail_it(instance, db):
-    # The simulator allows 3 report requests per 2 s; the client is told nothing of it.
-    options = ReportOptions(requests_per_window=3, window_seconds=2.0, concurrent=2)
+    # The simulator allows 1 report request per 1.5 s; the client is told nothing of it.
+    options = ReportOptions(requests_per_window=1, window_seconds=1.5, concurrent=2)
     with make_simulator(report_options=options) as sim:
         names = [stream.name for stream in STREAMS]
         result = run(

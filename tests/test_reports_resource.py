@@ -51,7 +51,10 @@ def test_download_report_writes_the_csv_gladly_sent_for_exactly_the_utc_day(sim,
         [inbox["id"] for inbox in sim.reports.inboxes],
     )
     assert size == len(body) > 0 and body == sim.reports.render(request)
-    assert request.start.isoformat() == "2026-11-18T00:00:00+00:00" and request.end.isoformat() == "2026-11-19T00:00:00+00:00"
+    assert (
+        request.start.isoformat() == "2026-11-18T00:00:00+00:00"
+        and request.end.isoformat() == "2026-11-19T00:00:00+00:00"
+    )
     rows = list(csv.reader(body.decode("utf-8-sig").splitlines()))
     assert rows[0][0] == "Timezone Filter" and rows[1][0] == "UTC"
     assert not list(tmp_path.glob("*.part"))

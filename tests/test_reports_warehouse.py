@@ -109,7 +109,9 @@ def test_checks_read_the_table_and_its_stored_windows(tables):
 def test_key_check_fails_on_duplicates_and_missing_keys(tables):
     tables.replace_day(WORK, D1, sessions(("s1", "a1", 1.0)), window(D1, 1), NOW)
     ref = tables.warehouse._table_ref(WORK.name)
-    tables.conn.execute(f"INSERT INTO {ref} (contact_session_id, agent_id, _report_day, _fetched_at) VALUES ('s1', 'a1', '2026-11-18', now()), (NULL, 'a1', '2026-11-18', now())")
+    tables.conn.execute(
+        f"INSERT INTO {ref} (contact_session_id, agent_id, _report_day, _fetched_at) VALUES ('s1', 'a1', '2026-11-18', now()), (NULL, 'a1', '2026-11-18', now())"
+    )
     assert tables.key_problems(WORK.name, WORK.key, WORK.required_key) == (1, 1)
     (result,) = evaluate_checks(WORK, [KEY_IS_UNIQUE], tables, row_cap=1000)
     assert not result.passed and "1 duplicated key" in result.description
@@ -134,7 +136,11 @@ def test_windows_split_into_halves_cover_the_day_exactly():
     assert pieces[0].start == day.start and pieces[-1].end == day.end
     assert sum(piece.minutes for piece in pieces) == day.minutes == 24 * 60
     assert all(a.end.timestamp() + 60 == b.start.timestamp() for a, b in zip(pieces, pieces[1:], strict=False))
-    assert day.request_body("X") == {"metricSet": "X", "startAtTime": "2026-11-17T00:00Z", "endAtTime": "2026-11-17T23:59Z"}
+    assert day.request_body("X") == {
+        "metricSet": "X",
+        "startAtTime": "2026-11-17T00:00Z",
+        "endAtTime": "2026-11-17T23:59Z",
+    }
     dates = ReportWindow.day(D1).request_body("X")
     assert dates == {"metricSet": "X", "startAt": "2026-11-17", "endAt": "2026-11-17", "timezone": "UTC"}
     with pytest.raises(ValueError, match="cannot be split"):

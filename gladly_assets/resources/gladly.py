@@ -403,9 +403,12 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 self._raise_for_status(response, what, self._organization_not_found)
             except _Retryable as retry:
                 if response.status_code == 429:
-                    # The reports limit counts a minute: a second's backoff would only meet it again.
+                    # The reports limit counts a minute: a second's backoff would only meet it again,
+                    # so wait at least one more pacing interval per attempt (and never less than
+                    # the usual backoff or what the server asked for).
                     interval = self.report_window_seconds / self.report_requests_per_window
-                    retry.wait = max(retry.wait or 0.0, interval * attempt)
+                    backoff = min(self.backoff_initial_seconds * 2 ** (attempt - 1), self.backoff_max_seconds)
+                    retry.wait = max(retry.wait or 0.0, backoff, interval * attempt)
                 raise
             written = 0
             with open(part, "wb") as out:
