@@ -46,7 +46,11 @@ def run(sim, instance, db, streams, day, raise_on_error=True, **overrides):
         [STREAM_ASSETS[name] for name in streams],
         partition_key=day,
         instance=instance,
-        resources={"gladly": gladly_resource(sim, **overrides), "duckdb": DuckDBResource(database=str(db))},
+        # The simulator has no report limit here: neither does the client's pacer.
+        resources={
+            "gladly": gladly_resource(sim, **{"report_requests_per_window": 10_000, **overrides}),
+            "duckdb": DuckDBResource(database=str(db)),
+        },
         raise_on_error=raise_on_error,
     )
 

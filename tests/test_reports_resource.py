@@ -67,7 +67,7 @@ def test_at_most_two_report_requests_are_in_flight(sim, gladly, tmp_path):
     def fetch(index: int) -> None:
         try:
             gladly.download_report("ConversationExportReport", ReportWindow.day(DAY), tmp_path / f"{index}.csv")
-        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=fetch, args=(i,)) for i in range(4)]
@@ -137,7 +137,7 @@ def test_429s_past_every_attempt_are_an_error_naming_the_report(sim, tmp_path):
     gladly = gladly_resource(sim, max_attempts=2, report_window_seconds=0.2)
     sim.faults.applies_to = "reports"
     sim.faults.rate_limit_burst = 5
-    with pytest.raises(GladlyRetriesExhausted, match="ContactTimestampsReport 2026-11-18.*after 2 attempts"):
+    with pytest.raises(GladlyRetriesExhausted, match=r"ContactTimestampsReport 2026-11-18.*after 2 attempts"):
         gladly.download_report("ContactTimestampsReport", ReportWindow.day(DAY), tmp_path / "x.csv")
     assert not list(tmp_path.iterdir())
 

@@ -3,6 +3,7 @@ the stored windows behind the not-truncated check; full-refresh tables."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime
 
 import duckdb
@@ -11,7 +12,7 @@ import pytest
 
 from gladly_assets.load.warehouse import FetchedWindow, ReportTables, Warehouse
 from gladly_assets.report_schema import UNPARSED_COLUMN, ReportWindow
-from gladly_assets.reports.assets import KEY_IS_UNIQUE, NOT_TRUNCATED, NO_UNPARSED_VALUES, evaluate_checks
+from gladly_assets.reports.assets import KEY_IS_UNIQUE, NO_UNPARSED_VALUES, NOT_TRUNCATED, evaluate_checks
 from gladly_assets.reports.streams import STREAMS_BY_NAME
 
 WORK = STREAMS_BY_NAME["work_session_events"]
@@ -135,7 +136,7 @@ def test_windows_split_into_halves_cover_the_day_exactly():
         pieces = [half for piece in pieces for half in piece.halves()]
     assert pieces[0].start == day.start and pieces[-1].end == day.end
     assert sum(piece.minutes for piece in pieces) == day.minutes == 24 * 60
-    assert all(a.end.timestamp() + 60 == b.start.timestamp() for a, b in zip(pieces, pieces[1:], strict=False))
+    assert all(a.end.timestamp() + 60 == b.start.timestamp() for a, b in itertools.pairwise(pieces))
     assert day.request_body("X") == {
         "metricSet": "X",
         "startAtTime": "2026-11-17T00:00Z",
