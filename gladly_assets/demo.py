@@ -3,7 +3,10 @@
 The simulator keeps an hourly export schedule with 2 days of history and
 completes a new job every 30 seconds; the sensor is on, so within about a minute
 the four tables are materialised into data/warehouse.duckdb and every new
-simulated job is applied by itself. ``--history-days 14`` gives Gladly's full
+simulated job is applied by itself. The reports sensor is on too: it loads the
+last 7 complete UTC days of every report stream (the simulator's reports are
+computed from the same jobs, so days before its history are empty) and re-reads
+the days that can still change every hour. ``--history-days 14`` gives Gladly's full
 retention instead (336 hourly jobs: the first sync then takes a few minutes).
 Ctrl-C stops everything this started.
 """
@@ -27,6 +30,8 @@ DAGSTER_YAML = """\
 concurrency:
   pools:
     default_limit: 1
+run_queue:
+  max_concurrent_runs: 3
 freshness:
   enabled: true
 telemetry:
@@ -52,6 +57,13 @@ def demo_environment(simulator: GladlySimulator, home: Path, database: Path, sen
         "GLADLY_DUCKDB_PATH": str(database.resolve()),
         "GLADLY_SENSOR_DEFAULT_STATUS": "RUNNING",
         "GLADLY_SENSOR_INTERVAL_SECONDS": str(sensor_seconds),
+        # The report streams: the last 7 days loaded on start, the days that still change
+        # re-read every hour, teams and inboxes as often.
+        "GLADLY_REPORTS_SENSOR_DEFAULT_STATUS": "RUNNING",
+        "GLADLY_REPORTS_BACKFILL_DAYS": "7",
+        "GLADLY_REPORTS_REFRESH_MINUTES": "60",
+        "GLADLY_REPORTS_SETTLE_MINUTES": "30",
+        "GLADLY_REPORTS_SENSOR_INTERVAL_SECONDS": str(max(sensor_seconds, 30)),
     }
 
 
