@@ -25,13 +25,14 @@ from pathlib import Path
 from gladly_assets.simulator import GladlySimulator
 
 # The demo's own Dagster instance: one DuckDB writer at a time (the pool every
-# asset and DuckDB check claims), freshness policies evaluated.
+# asset and DuckDB check claims), at most 3 runs at once (a report backfill queues
+# its runs instead of starting them all), freshness policies evaluated.
 DAGSTER_YAML = """\
 concurrency:
   pools:
     default_limit: 1
-run_queue:
-  max_concurrent_runs: 3
+  runs:
+    max_concurrent_runs: 3
 freshness:
   enabled: true
 telemetry:
