@@ -317,3 +317,26 @@ def test_the_sensor_requests_missing_recent_days_newest_first_within_its_budget(
     assert days[0] == newest and days == sorted(days, reverse=True)
     assert {tuple(r.asset_selection) for r in requests[1:6]} == {(asset_key(s.name),) for s in STREAMS}
     assert len({r.run_key for r in requests}) == len(requests)
+
+
+def test_the_sensor_leaves_out_days_with_a_run_in_flight(instance):
+    partitions_def = dg.DailyPartitionsDefinition(start_date="2024-01-01", timezone="UTC")
+    settings = RefreshSettings(backfill_days=2, max_runs_per_tick=100)
+    newest = newest_day(datetime.now(UTC), settings.settle).isoformat()
+    instance.add_run(
+        dg.DagsterRun(
+            job_name="__ASSET_JOB",
+            run_id="queued-run",
+            status=dg.DagsterRunStatus.STARTED,
+            tags={"gladly/report_stream": "contacts", "dagster/partition": newest},
+        )
+    )
+    sensor = build_reports_sensor(partitions_def, settings=settings)
+    wanted = {
+        (r.tags.get("gladly/report_stream"), r.partition_key)
+        for r in sensor(dg.build_sensor_context(instance=instance)).run_requests
+    }
+    assert ("contacts", newest) not in wanted
+    assert ("conversations", newest) in wanted
+    streams_days = {stream.name: max(2, stream.refresh_days) for stream in STREAMS}
+    assert len(wanted) == 1 + sum(streams_days.values()) - 1

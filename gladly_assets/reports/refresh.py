@@ -5,8 +5,8 @@ loaded, and the days of the stream's own ``refresh_days`` whose rows can still
 change and were not loaded within ``refresh_every``; plus teams and inboxes once
 per ``refresh_every``. Only complete UTC days that ended ``settle`` ago are
 asked for (Gladly's reports lag live activity by about an hour). Runs are
-requested newest day first, at most ``max_runs_per_tick`` a tick, one partition
-per run; the run key includes the refresh period, so a day is requested once
+requested newest day first, at most ``max_runs_per_tick`` a tick (days with a
+run in flight left out), one partition per run; the run key includes the refresh period, so a day is requested once
 per period and a failed day is tried again in the next one.
 """
 
@@ -23,6 +23,13 @@ from gladly_assets.reports.assets import DIRECTORY, asset_key
 from gladly_assets.reports.streams import STREAMS
 
 SENSOR_NAME = "gladly_reports_sensor"
+STREAM_TAG = "gladly/report_stream"
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 
 @dataclass(frozen=True)
@@ -104,13 +111,19 @@ def build_reports_sensor(
             )
             days = days_to_load(stream, newest, first, loaded, fresh, settings.backfill_days)
             wanted.extend((day, stream) for day in days)
+        # Days with a run queued or in progress are not asked for again (nor counted in the budget).
+        in_flight = {
+            (run.tags.get(STREAM_TAG), run.tags.get("dagster/partition"))
+            for run in context.instance.get_runs(dg.RunsFilter(statuses=IN_FLIGHT))
+        }
+        wanted = [(day, stream) for day, stream in wanted if (stream.name, day) not in in_flight]
         wanted.sort(key=lambda pair: pair[0], reverse=True)  # newest first, streams interleaved
         requests = [
             dg.RunRequest(
                 run_key=f"{stream.name}:{day}:{period}",
                 asset_selection=[asset_key(stream.name)],
                 partition_key=day,
-                tags={"gladly/report_stream": stream.name},
+                tags={STREAM_TAG: stream.name},
             )
             for day, stream in wanted
         ]
