@@ -16,7 +16,15 @@ from dagster_duckdb import DuckDBResource
 
 from gladly_assets.report_schema import ReportStream, normalize_header
 from gladly_assets.reports.assets import KEY_IS_UNIQUE, NOT_TRUNCATED, asset_key, build_report_assets
-from gladly_assets.reports.refresh import RefreshSettings, build_reports_sensor, days_to_load, newest_day
+from gladly_assets.reports.refresh import (
+    RANGE_END,
+    RANGE_START,
+    RefreshSettings,
+    build_reports_sensor,
+    consecutive_ranges,
+    days_to_load,
+    newest_day,
+)
 from gladly_assets.reports.streams import STREAMS, STREAMS_BY_NAME
 from gladly_assets.simulator.reports import ReportOptions
 from gladly_assets.simulator.reports_sets import METRIC_SETS, rows_in_window
@@ -282,16 +290,18 @@ def test_teams_inboxes_and_team_agents_are_replaced_whole(reports_sim, instance,
 @pytest.mark.parametrize(
     ("stream", "loaded", "fresh", "backfill", "wanted"),
     [
-        # nothing loaded: the backfill days, or the refresh days if more
+        # nothing loaded: the missing days of the backfill window only
         ("conversation_timestamps", set(), set(), 3, ["2026-11-19", "2026-11-18", "2026-11-17"]),
-        ("work_session_events", set(), set(), 3, [f"2026-11-{d}" for d in range(19, 12, -1)]),
+        ("work_session_events", set(), set(), 3, ["2026-11-19", "2026-11-18", "2026-11-17"]),
         # events are read once: loaded days are never asked for again
         ("conversation_timestamps", {"2026-11-19", "2026-11-17"}, set(), 3, ["2026-11-18"]),
-        # rows that still change: loaded but not fresh days inside the refresh window are re-read
+        # rows that still change: loaded but not fresh days of the refresh window are re-read
         ("work_session_events", {f"2026-11-{d}" for d in range(10, 20)}, {"2026-11-19", "2026-11-18"}, 2,
          [f"2026-11-{d}" for d in range(17, 12, -1)]),
+        # a day missing inside the refresh window but past the backfill is left to a backfill
+        ("conversations", {"2026-11-12"}, set(), 3, ["2026-11-19", "2026-11-18", "2026-11-17", "2026-11-12"]),
         # never before the first partition
-        ("conversations", set(), set(), 3, [f"2026-11-{d}" for d in range(19, 9, -1)]),
+        ("conversations", {"2026-11-10"}, set(), 30, [f"2026-11-{d}" for d in range(19, 9, -1)]),
     ],
 )  # fmt: skip
 def test_days_to_load(stream, loaded, fresh, backfill, wanted):
@@ -299,44 +309,88 @@ def test_days_to_load(stream, loaded, fresh, backfill, wanted):
     assert days == wanted
 
 
+@pytest.mark.parametrize(
+    ("days", "longest", "ranges"),
+    [
+        ([], 31, []),
+        (["2026-11-01"], 31, [("2026-11-01", "2026-11-01")]),
+        (["2026-11-01", "2026-11-02", "2026-11-04"], 31, [("2026-11-01", "2026-11-02"), ("2026-11-04", "2026-11-04")]),
+        (["2026-11-30", "2026-12-01", "2026-12-02"], 2, [("2026-11-30", "2026-12-01"), ("2026-12-02", "2026-12-02")]),
+    ],
+)
+def test_consecutive_ranges(days, longest, ranges):
+    assert consecutive_ranges(days, longest) == ranges
+
+
 def test_newest_day_waits_for_the_reports_to_settle():
     assert newest_day(datetime(2026, 11, 20, 1, 59, tzinfo=UTC), timedelta(hours=2)) == date(2026, 11, 18)
     assert newest_day(datetime(2026, 11, 20, 2, 0, tzinfo=UTC), timedelta(hours=2)) == date(2026, 11, 19)
 
 
-def test_the_sensor_requests_missing_recent_days_newest_first_within_its_budget(instance):
+def sensor_requests(instance, settings):
     partitions_def = dg.DailyPartitionsDefinition(start_date="2024-01-01", timezone="UTC")
-    settings = RefreshSettings(backfill_days=7, max_runs_per_tick=12)
-    sensor = build_reports_sensor(partitions_def, settings=settings)
-    result = sensor(dg.build_sensor_context(instance=instance))
-    requests = result.run_requests
-    assert len(requests) == 12
+    return build_reports_sensor(partitions_def, settings=settings)(
+        dg.build_sensor_context(instance=instance)
+    ).run_requests
+
+
+def test_the_sensor_requests_one_run_per_stream_for_the_missing_recent_days(instance):
+    settings = RefreshSettings(backfill_days=7)
+    requests = sensor_requests(instance, settings)
     assert requests[0].asset_selection == [asset_key(name) for name in ("teams", "inboxes", "team_agents")]
-    days = [r.partition_key for r in requests[1:]]
-    newest = newest_day(datetime.now(UTC), settings.settle).isoformat()
-    assert days[0] == newest and days == sorted(days, reverse=True)
-    assert {tuple(r.asset_selection) for r in requests[1:6]} == {(asset_key(s.name),) for s in STREAMS}
+    newest = newest_day(datetime.now(UTC), settings.settle)
+    first = (newest - timedelta(days=6)).isoformat()
+    ranges = {(r.tags["gladly/report_stream"], r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests[1:]}
+    assert ranges == {(stream.name, first, newest.isoformat()) for stream in STREAMS}
+    assert [r.asset_selection for r in requests[1:]] == [
+        [asset_key(r.tags["gladly/report_stream"])] for r in requests[1:]
+    ]
     assert len({r.run_key for r in requests}) == len(requests)
+    assert len(sensor_requests(instance, RefreshSettings(backfill_days=7, max_runs_per_tick=3))) == 3
 
 
 def test_the_sensor_leaves_out_days_with_a_run_in_flight(instance):
-    partitions_def = dg.DailyPartitionsDefinition(start_date="2024-01-01", timezone="UTC")
-    settings = RefreshSettings(backfill_days=2, max_runs_per_tick=100)
-    newest = newest_day(datetime.now(UTC), settings.settle).isoformat()
+    settings = RefreshSettings(backfill_days=3)
+    newest = newest_day(datetime.now(UTC), settings.settle)
+    middle = (newest - timedelta(days=1)).isoformat()
     instance.add_run(
         dg.DagsterRun(
             job_name="__ASSET_JOB",
-            run_id="queued-run",
+            run_id="running",
             status=dg.DagsterRunStatus.STARTED,
-            tags={"gladly/report_stream": "contacts", "dagster/partition": newest},
+            tags={"gladly/report_stream": "contacts", "dagster/partition": middle},
         )
     )
-    sensor = build_reports_sensor(partitions_def, settings=settings)
-    wanted = {
-        (r.tags.get("gladly/report_stream"), r.partition_key)
-        for r in sensor(dg.build_sensor_context(instance=instance)).run_requests
+    ranges = {
+        (r.tags[RANGE_START], r.tags[RANGE_END])
+        for r in sensor_requests(instance, settings)
+        if r.tags.get("gladly/report_stream") == "contacts"
     }
-    assert ("contacts", newest) not in wanted
-    assert ("conversations", newest) in wanted
-    streams_days = {stream.name: max(2, stream.refresh_days) for stream in STREAMS}
-    assert len(wanted) == 1 + sum(streams_days.values()) - 1
+    oldest = (newest - timedelta(days=2)).isoformat()
+    assert ranges == {(oldest, oldest), (newest.isoformat(), newest.isoformat())}
+
+
+def test_a_backfill_range_loads_each_day_with_its_own_metadata(reports_sim, instance, db):
+    resources = {
+        "gladly": gladly_resource(reports_sim, report_requests_per_window=10_000),
+        "duckdb": DuckDBResource(database=str(db)),
+    }
+    result = dg.materialize(
+        [STREAM_ASSETS["conversations"]],
+        instance=instance,
+        resources=resources,
+        tags={RANGE_START: "2026-11-14", RANGE_END: "2026-11-16"},
+    )
+    assert result.success
+    stream = STREAMS_BY_NAME["conversations"]
+    for day in ("2026-11-14", "2026-11-15", "2026-11-16"):
+        assert_day_matches(reports_sim, db, stream, day)
+        (record,) = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key("conversations"), asset_partitions=[day]), limit=5
+        ).records
+        assert record.asset_materialization.metadata["rows"].value == len(stored(db, stream, day))
+    assert instance.get_materialized_partitions(asset_key("conversations")) == {
+        "2026-11-14",
+        "2026-11-15",
+        "2026-11-16",
+    }

@@ -1,10 +1,11 @@
 """Gladly's report streams as daily-partitioned assets, built from ``streams.STREAMS``;
 teams, inboxes and team_agents as one full-refresh multi-asset.
 
-A partition is one UTC day: its run asks Gladly for exactly that day (split while
+A partition is one UTC day: a run asks Gladly for exactly that day (split while
 at the row cap, see ``fetch``), replaces exactly that day's rows in one DuckDB
-transaction, records rows, bytes and seconds, and evaluates the stream's checks
-in the same step. The sensor in ``refresh`` decides which days to (re)load.
+transaction and records the day's materialization (rows, bytes, seconds). A run
+may cover a range of days (a backfill); the stream's checks are evaluated once
+at the end of its step. The sensor in ``refresh`` decides which days to (re)load.
 """
 
 import tempfile
@@ -35,6 +36,9 @@ GROUP = "gladly_reports"
 KINDS = {"gladly", "polars", "duckdb"}
 # Gladly's reports go back years; a backfill from the UI can start here (GLADLY_REPORTS_START_DATE).
 DEFAULT_START_DATE = "2024-01-01"
+
+# Days one run loads at most (a backfill is cut into runs of this many days).
+MAX_DAYS_PER_RUN = 31
 
 KEY_IS_UNIQUE = "key_is_unique"
 NOT_TRUNCATED = "not_truncated"
@@ -186,51 +190,85 @@ def build_report_asset(stream: ReportStream, partitions_def: dg.DailyPartitionsD
         },
         check_specs=check_specs(stream),
         pool=DUCKDB_POOL,
+        # A backfill runs up to a month of days in one process: one Dagster run instead of one
+        # per day, and the report pacer then sees every request.
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_DAYS_PER_RUN),
+        output_required=False,
     )
     def report_asset(
         context: dg.AssetExecutionContext, gladly: GladlyResource, duckdb: DuckDBResource
-    ) -> Iterator[dg.MaterializeResult[Any]]:
-        day = date.fromisoformat(context.partition_key)
-        with tempfile.TemporaryDirectory(prefix="gladly-report-") as scratch:
-            fetched = fetch_day(stream, day, gladly, Path(scratch), context.log)
+    ) -> Iterator[dg.AssetCheckResult]:
+        # A run may hold a range of days (a backfill, the refresh sensor): each day is its own
+        # transaction and its own materialization, so a failed day never undoes the others.
+        days = [date.fromisoformat(key) for key in context.partition_keys]
+        failed: dict[str, Exception] = {}
         Path(duckdb.database).parent.mkdir(parents=True, exist_ok=True)
+        for day in days:
+            try:
+                metadata = _load_day(context, stream, day, gladly, duckdb, described)
+            except Exception as error:
+                context.log.error(f"{SCHEMA}.{stream.name} {day} failed and keeps what it had: {error}")
+                failed[day.isoformat()] = error
+                continue
+            context.log_event(
+                dg.AssetMaterialization(asset_key=asset_key(stream.name), partition=day.isoformat(), metadata=metadata)
+            )
         with duckdb.get_connection() as connection:
             tables = ReportTables(Warehouse(connection))
-            result = tables.replace_day(stream, day, fetched.frame, fetched.windows, datetime.now(UTC))
-            columns = tables.warehouse.columns(stream.name)
-            table_rows = tables.warehouse.row_count(stream.name) or 0
-            checks = evaluate_checks(
+            yield from evaluate_checks(
                 stream, [k.name for k in context.selected_asset_check_keys], tables, gladly.report_row_cap
             )
-        context.log.info(
-            f"{SCHEMA}.{stream.name} {day}: {result.rows:,} rows from {len(fetched.windows)} request(s) "
-            f"({fetched.bytes:,} bytes, {fetched.seconds:.1f} s); replaced {result.replaced:,}, "
-            f"moved from other days {result.moved:,}"
-        )
-        yield dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": dg.MetadataValue.int(result.rows),
-                "dagster/table_name": dg.MetadataValue.text(f"{SCHEMA}.{stream.name}"),
-                "dagster/column_schema": table_schema(columns, described),
-                "rows": dg.MetadataValue.int(result.rows),
-                "bytes": dg.MetadataValue.int(fetched.bytes),
-                "seconds": dg.MetadataValue.float(round(fetched.seconds, 3)),
-                "requests": dg.MetadataValue.int(len(fetched.windows)),
-                "split": dg.MetadataValue.bool(fetched.split),
-                "windows": dg.MetadataValue.json(
-                    [{"window": str(w.window), "rows": w.rows, "bytes": w.bytes} for w in fetched.windows]
-                ),
-                "rows_replaced": dg.MetadataValue.int(result.replaced),
-                "rows_moved_from_other_days": dg.MetadataValue.int(result.moved),
-                "duplicate_rows_dropped": dg.MetadataValue.int(fetched.duplicate_rows),
-                "unparsed_cells": dg.MetadataValue.int(fetched.unparsed_cells),
-                "new_columns": dg.MetadataValue.json(sorted(fetched.new_columns)),
-                "table_rows": dg.MetadataValue.int(table_rows),
-            },
-            check_results=checks,
-        )
+        if len(days) == 1 and failed:
+            raise next(iter(failed.values()))
+        if failed:
+            raise dg.Failure(
+                description=f"{SCHEMA}.{stream.name}: {len(failed)} of {len(days)} day(s) failed; the others are "
+                "loaded. " + " ".join(f"{day}: {error}" for day, error in failed.items())
+            )
 
     return report_asset
+
+
+def _load_day(
+    context: dg.AssetExecutionContext,
+    stream: ReportStream,
+    day: date,
+    gladly: GladlyResource,
+    duckdb: DuckDBResource,
+    described: dict[str, str],
+) -> dict[str, Any]:
+    """Fetch one day and replace it in DuckDB; the day's materialization metadata."""
+    with tempfile.TemporaryDirectory(prefix="gladly-report-") as scratch:
+        fetched = fetch_day(stream, day, gladly, Path(scratch), context.log)
+    with duckdb.get_connection() as connection:
+        tables = ReportTables(Warehouse(connection))
+        result = tables.replace_day(stream, day, fetched.frame, fetched.windows, datetime.now(UTC))
+        columns = tables.warehouse.columns(stream.name)
+        table_rows = tables.warehouse.row_count(stream.name) or 0
+    context.log.info(
+        f"{SCHEMA}.{stream.name} {day}: {result.rows:,} rows from {len(fetched.windows)} request(s) "
+        f"({fetched.bytes:,} bytes, {fetched.seconds:.1f} s); replaced {result.replaced:,}, "
+        f"moved from other days {result.moved:,}"
+    )
+    return {
+        "dagster/row_count": dg.MetadataValue.int(result.rows),
+        "dagster/table_name": dg.MetadataValue.text(f"{SCHEMA}.{stream.name}"),
+        "dagster/column_schema": table_schema(columns, described),
+        "rows": dg.MetadataValue.int(result.rows),
+        "bytes": dg.MetadataValue.int(fetched.bytes),
+        "seconds": dg.MetadataValue.float(round(fetched.seconds, 3)),
+        "requests": dg.MetadataValue.int(len(fetched.windows)),
+        "split": dg.MetadataValue.bool(fetched.split),
+        "windows": dg.MetadataValue.json(
+            [{"window": str(w.window), "rows": w.rows, "bytes": w.bytes} for w in fetched.windows]
+        ),
+        "rows_replaced": dg.MetadataValue.int(result.replaced),
+        "rows_moved_from_other_days": dg.MetadataValue.int(result.moved),
+        "duplicate_rows_dropped": dg.MetadataValue.int(fetched.duplicate_rows),
+        "unparsed_cells": dg.MetadataValue.int(fetched.unparsed_cells),
+        "new_columns": dg.MetadataValue.json(sorted(fetched.new_columns)),
+        "table_rows": dg.MetadataValue.int(table_rows),
+    }
 
 
 # ---- teams and inboxes: small, unpaginated, a full refresh each run ---------------------------
