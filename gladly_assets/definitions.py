@@ -1,7 +1,7 @@
 """Wiring only: the code location's assets (with their checks), sensor and resources, configured from GLADLY_*."""
 
 import os
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -26,7 +26,24 @@ def _int_setting(name: str, default: int) -> int:
         return default
 
 
-REPORTS_START_DATE = os.environ.get("GLADLY_REPORTS_START_DATE", DEFAULT_START_DATE)
+def _start_date_setting(name: str, default: str) -> str:
+    text = os.environ.get(name, "").strip()
+    try:
+        return date.fromisoformat(text).isoformat() if text else default
+    except ValueError:
+        dg.get_dagster_logger().warning(f"{name}={text!r} is not a date (YYYY-MM-DD); using {default}")
+        return default
+
+
+def _status_setting(name: str) -> dg.DefaultSensorStatus:
+    text = os.environ.get(name, "").strip().upper() or "STOPPED"
+    if text not in dg.DefaultSensorStatus.__members__:
+        dg.get_dagster_logger().warning(f"{name}={text!r} is neither RUNNING nor STOPPED; using STOPPED")
+        return dg.DefaultSensorStatus.STOPPED
+    return dg.DefaultSensorStatus[text]
+
+
+REPORTS_START_DATE = _start_date_setting("GLADLY_REPORTS_START_DATE", DEFAULT_START_DATE)
 REPORT_PARTITIONS = partitions(REPORTS_START_DATE)
 
 defs = dg.Definitions(
@@ -43,7 +60,7 @@ defs = dg.Definitions(
                 settle=timedelta(minutes=_int_setting("GLADLY_REPORTS_SETTLE_MINUTES", 120)),
                 interval_seconds=max(1, _int_setting("GLADLY_REPORTS_SENSOR_INTERVAL_SECONDS", 60)),
             ),
-            default_status=dg.DefaultSensorStatus[os.environ.get("GLADLY_REPORTS_SENSOR_DEFAULT_STATUS", "STOPPED")],
+            default_status=_status_setting("GLADLY_REPORTS_SENSOR_DEFAULT_STATUS"),
         ),
         build_export_jobs_sensor(
             interval_seconds=int(os.environ.get("GLADLY_SENSOR_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS)),
