@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from gladly_assets.simulator import GladlySimulator
 from gladly_assets.simulator.__main__ import parse_args, report_options
 from gladly_assets.simulator.reports import BadRequest, ReportOptions, format_cell, parse_report_request, render_csv
+from gladly_assets.simulator.reports_sets import METRIC_SETS, WORK_SESSION_EVENTS, rows_in_window
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DAY = "2026-11-18"
@@ -64,9 +65,9 @@ COMMUNICATION = {
 UNLIMITED = {"requests_per_window": None, "concurrent": None}
 
 
-def make_sim(**report_options: Any) -> GladlySimulator:
+def make_sim(rate_limit_per_second: int | None = None, **report_options: Any) -> GladlySimulator:
     options = ReportOptions(**{**UNLIMITED, **report_options})
-    return GladlySimulator(seed=7, now=NOW, rate_limit_per_second=None, report_options=options)
+    return GladlySimulator(seed=7, now=NOW, rate_limit_per_second=rate_limit_per_second, report_options=options)
 
 
 @pytest.fixture
@@ -99,19 +100,27 @@ def parse(content: bytes) -> tuple[list[str], list[dict[str, str]]]:
 # --------------------------------------------------------------------------- an independent oracle
 
 
+def printed(text: str) -> str:
+    """An item instant as the reports print it in UTC: milliseconds and a Z (items carry 2 to 9 digits)."""
+    instant = datetime.fromisoformat(text).astimezone(UTC)
+    return instant.strftime("%Y-%m-%dT%H:%M:%S.") + f"{instant.microsecond // 1000:03d}Z"
+
+
 def items_by_conversation(sim: GladlySimulator) -> dict[str, list[dict]]:
-    """Every conversation's items from the export files, in time order (file order breaks ties)."""
-    grouped: dict[str, list[tuple[str, int, int, dict]]] = defaultdict(list)
-    for position, job in enumerate(sim.jobs()):
-        if ITEMS not in job["files"]:
+    """Every conversation's items, in time order (export order breaks ties), instants as the reports print them;
+    ``at`` keeps the exact instant."""
+    grouped: dict[str, list[tuple[datetime, int, dict]]] = defaultdict(list)
+    for number, item in enumerate(sim.conversation_items()):
+        if "conversationId" not in item:  # not part of a conversation
             continue
-        for number, line in enumerate(sim.file_bytes(job["id"], ITEMS).splitlines()):
-            try:
-                item = json.loads(line)
-            except ValueError:
-                continue
-            grouped[item["conversationId"]].append((item["timestamp"], position, number, item))
-    return {cid: [entry[3] for entry in sorted(entries)] for cid, entries in grouped.items()}
+        at = datetime.fromisoformat(item["timestamp"])
+        content = dict(item["content"])
+        for key in ("answeredAt", "completedAt"):
+            if content.get(key):
+                content[key] = printed(content[key])
+        entry = {**item, "timestamp": printed(item["timestamp"]), "at": at, "content": content}
+        grouped[item["conversationId"]].append((at, number, entry))
+    return {cid: [entry[2] for entry in sorted(entries, key=lambda e: e[:2])] for cid, entries in grouped.items()}
 
 
 def expected_conversation(items: list[dict]) -> dict[str, str]:
@@ -183,10 +192,9 @@ def test_conversation_export_matches_the_items_of_the_day(sim: GladlySimulator) 
         closed = expected["First Closed At"] != ""
         assert (row["Created-to-First Closed Time in seconds"] != "") == closed
         if closed:
-            elapsed = datetime.fromisoformat(expected["First Closed At"]) - datetime.fromisoformat(
-                items[0]["timestamp"]
-            )
-            assert float(row["Created-to-First Closed Time in seconds"]) == elapsed.total_seconds()
+            first_close = next(i["at"] for i in items if i["timestamp"] == expected["First Closed At"])
+            elapsed = (first_close - items[0]["at"]).total_seconds()
+            assert float(row["Created-to-First Closed Time in seconds"]) == pytest.approx(elapsed, abs=1e-6)
     # Reopened and still-open conversations occur: the comparison is not vacuous.
     assert any(row["Times Reopened"] != "0" for row in rows)
     assert any(row["Status"] == "OPEN" for row in rows) or all(row["Last Closed At"] for row in rows)
@@ -217,8 +225,8 @@ def test_contact_export_has_one_row_per_contact(sim: GladlySimulator) -> None:
         call = by_start[(row["Conversation ID"], row["Queued At"])]["content"]
         assert row["Ended At"] == call["completedAt"]
         if row["Direction"] == "INBOUND":
-            assert row["Accepted At"] == (call["answeredAt"] or "")
-            assert row["Times Missed"] == ("1" if call["answeredAt"] is None else "0")
+            assert row["Accepted At"] == (call.get("answeredAt") or "")
+            assert row["Times Missed"] == ("1" if call.get("answeredAt") is None else "0")
             checked += 1
     assert checked > 0
 
@@ -334,12 +342,17 @@ def test_quoting_and_byte_order_mark_round_trip(sim: GladlySimulator) -> None:
         content = report(http, "ContactExportReportV3", "2026-11-10", "2026-11-19").content
         sim.report_options.byte_order_mark = False
         plain = report(http, "ContactExportReportV3", "2026-11-10", "2026-11-19").content
+        sim.report_options.line_terminator = "\n"
+        lf = report(http, "ContactExportReportV3", "2026-11-10", "2026-11-19").content
     assert content == BOM + plain
+    assert b"\r\n" not in lf and list(csv.reader(io.StringIO(lf.decode(), newline=""))) == list(
+        csv.reader(io.StringIO(plain.decode(), newline=""))
+    )
     header, rows = parse(content)
     cells = [cell for row in rows for cell in row.values()]
     assert any("\n" in cell for cell in cells)  # IVR selections
-    assert any('"' in cell for cell in cells) and any("," in cell for cell in cells)  # inbox names
-    assert b'"Voice ""Main Line"""' in content  # quotes doubled inside a quoted cell
+    assert any('"' in cell for cell in cells) and any("," in cell for cell in cells)
+    assert b'"Speak to ""a person"" (press 0)"' in content  # quotes doubled inside a quoted cell
     assert b"\r\n" in content and content.endswith(b"\r\n")
     # An empty cell is a null, never the word.
     assert all(cell != "null" for cell in cells) and any(cell == "" for cell in cells)
@@ -452,8 +465,7 @@ def test_filters_narrow_and_echo(sim: GladlySimulator) -> None:
         inboxes = {inbox["name"]: inbox["id"] for inbox in http.get("/inboxes").json()}
         _, everything = parse(report(http, "ContactExportReportV3").content)
         _, voice = parse(report(http, "ContactExportReportV3", filters={"channel": "voice"}).content)
-        chat_inbox = inboxes["Web Chat"]
-        _, chat = parse(report(http, "ContactExportReportV3", filters={"inboxes": [chat_inbox]}).content)
+        _, chat = parse(report(http, "ContactExportReportV3", filters={"inboxes": [inboxes["Web chat"]]}).content)
         lower = http.post(
             "/reports", json={"metricSet": "contactExportReportV3", "startAt": DAY, "endAt": DAY, "timezone": "UTC"}
         )
@@ -461,8 +473,10 @@ def test_filters_narrow_and_echo(sim: GladlySimulator) -> None:
         r["Contact ID"] for r in everything if r["Channel"] in ("PHONE_CALL", "VOICEMAIL")
     } and voice
     assert all(r["Channel Filter"] == "Voice" for r in voice)
-    assert {r["Contact ID"] for r in chat} == {r["Contact ID"] for r in everything if r["Channel"] == "CHAT"} and chat
-    assert all(r["Inboxes Filter"] == "Web Chat" for r in chat)
+    assert {r["Contact ID"] for r in chat} == {
+        r["Contact ID"] for r in everything if r["Inbox When Queued"] == "Web chat"
+    } and chat
+    assert all(r["Inboxes Filter"] == "Web chat" and r["Channel"] == "CHAT" for r in chat)
     assert lower.status_code == 200 and parse(lower.content)[1] == everything  # metric set names ignore case
 
 
@@ -504,7 +518,7 @@ def test_teams_and_inboxes(sim: GladlySimulator) -> None:
     assert missing.status_code == 404 and missing.json()["errors"][0]["code"] == "not_exist"
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not reached"
@@ -512,21 +526,22 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
 
 
 def test_report_rate_limit_per_window() -> None:
-    with make_sim(requests_per_window=3, window_seconds=1.0) as sim:
-        sim._limiter.per_second = 100  # the per-second limit's headers, without its refusals
-        with client(sim) as http:
-            statuses = [report(http, "ConversationTimestampsReport").status_code for _ in range(3)]
-            refused = report(http, "ConversationTimestampsReport")
-            exports = http.get("/export/jobs")  # other endpoints are not report requests
-            assert statuses == [200, 200, 200] and exports.status_code == 200
-            assert refused.status_code == 429
-            assert "report requests" in refused.json()["errors"][0]["detail"]
-            assert all(name in refused.headers for name in ("Ratelimit-Limit-Second", "Ratelimit-Remaining-Second"))
-            deadline = time.monotonic() + 10
-            while (again := report(http, "ConversationTimestampsReport")).status_code == 429:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
-            assert again.status_code == 200
+    # A minute-long window, so that timing cannot let a fourth request through; a per-second
+    # limit high enough never to refuse, for its headers.
+    with make_sim(rate_limit_per_second=100, requests_per_window=3, window_seconds=60) as sim, client(sim) as http:
+        statuses = [report(http, "ConversationTimestampsReport").status_code for _ in range(3)]
+        refused = report(http, "ConversationTimestampsReport")
+        exports = http.get("/export/jobs")  # other endpoints are not report requests
+        assert statuses == [200, 200, 200] and exports.status_code == 200
+        assert refused.status_code == 429
+        assert "report requests" in refused.json()["errors"][0]["detail"]
+        assert all(name in refused.headers for name in ("Ratelimit-Limit-Second", "Ratelimit-Remaining-Second"))
+        sim.report_options.window_seconds = 0.5  # the earlier requests age out of a shorter window
+        deadline = time.monotonic() + 10
+        while (again := report(http, "ConversationTimestampsReport")).status_code == 429:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert again.status_code == 200
 
 
 def test_report_concurrency_limit() -> None:
@@ -589,7 +604,7 @@ def test_faults_aimed_at_reports(sim: GladlySimulator) -> None:
 
 def test_cli_report_options() -> None:
     args = parse_args(
-        ["--report-requests", "0", "--report-concurrency", "3", "--report-row-cap", "5", "--report-no-bom",
+        ["--report-requests", "0", "--report-concurrency", "3", "--report-row-cap", "5", "--report-no-bom", "--report-lf",
          "--report-headers", "recent", "--report-timezone", "UTC", "--report-bodies", "html,text"]
     )  # fmt: skip
     assert report_options(args) == ReportOptions(
@@ -597,6 +612,7 @@ def test_cli_report_options() -> None:
         concurrent=3,
         row_cap=5,
         byte_order_mark=False,
+        line_terminator="\n",
         header_style="recent",
         organization_timezone="UTC",
     )
@@ -670,3 +686,12 @@ def test_cells(value: object, text: str) -> None:
     assert format_cell(value, ZoneInfo("UTC")) == text
     if isinstance(value, datetime):
         assert format_cell(value, ZoneInfo("Asia/Kolkata")) == "2026-11-18T14:35:01.072+05:30"
+
+
+@pytest.mark.parametrize("name", [*METRIC_SETS, WORK_SESSION_EVENTS.name])
+def test_every_row_fills_exactly_its_sets_columns(sim: GladlySimulator, name: str) -> None:
+    metric_set = METRIC_SETS.get(name, WORK_SESSION_EVENTS)
+    start, end = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+    rows = list(rows_in_window(metric_set, sim.reports.conversations(), sim.reports.names(), start, end))
+    assert rows and all(row.keys() == set(metric_set.headers) for row in rows)
+    assert len(set(metric_set.headers)) == len(metric_set.headers)

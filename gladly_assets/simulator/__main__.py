@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .faults import REPORT_BODIES
-from .jobs import parse_instant
+from .jobs import WINDOW_MODES, parse_instant
 from .reports import ReportOptions
 from .server import GladlySimulator
 
@@ -60,6 +60,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     org.add_argument("--data-dir", type=Path, help="cache generated files here (default: a temp dir)")
     org.add_argument("--rate-limit", type=int, default=10, help="requests per second per method; 0 disables")
     org.add_argument("--log-requests", action="store_true", help="print one line per request to stderr")
+    org.add_argument(
+        "--windows",
+        choices=WINDOW_MODES,
+        default="contiguous",
+        help="export windows that touch, or every third one starting early (overlapping) or late (gapped)",
+    )
+    org.add_argument(
+        "--ranges", action="store_true", help="serve byte ranges, ETag and If-Range (Gladly documents none)"
+    )
 
     data = parser.add_argument_group("jobs")
     data.add_argument("--tick-seconds", type=float, default=0, help="complete a new job every N seconds (0: never)")
@@ -73,6 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     reports.add_argument("--report-concurrency", type=int, default=2, help="report requests at once; 0 disables")
     reports.add_argument("--report-row-cap", type=int, default=100_000, help="rows past this are dropped silently")
     reports.add_argument("--report-no-bom", action="store_true", help="CSVs without the UTF-8 byte-order mark")
+    reports.add_argument("--report-lf", action="store_true", help="end CSV lines with LF instead of CRLF")
     reports.add_argument(
         "--report-headers",
         choices=("captured", "recent"),
@@ -105,6 +115,7 @@ def report_options(args: argparse.Namespace) -> ReportOptions:
         concurrent=args.report_concurrency or None,
         row_cap=args.report_row_cap,
         byte_order_mark=not args.report_no_bom,
+        line_terminator="\n" if args.report_lf else "\r\n",
         header_style=args.report_headers,
         organization_timezone=args.report_timezone,
         latency_seconds=args.report_latency,
@@ -129,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         conversation_items_per_job=args.conversation_items,
         malformed_lines=args.malformed_lines,
         log_requests=args.log_requests,
+        ranges=args.ranges,
+        windows=args.windows,
         report_options=report_options(args),
     )
     faults = sim.faults
@@ -162,10 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.tick_seconds > 0:
         print(f"  a new job completes every {args.tick_seconds:g} s")
     print("Export these in the shell that runs the client:")
-    print(f"  export GLADLY_BASE_URL={sim.base_url}")
-    print(f"  export GLADLY_ORGANIZATION={sim.organization}")
-    print(f"  export GLADLY_AGENT_EMAIL={sim.agent_email}")
-    print(f"  export GLADLY_API_TOKEN={sim.api_token}  # the simulator's fake token")
+    for name, value in sim.client_environment().items():
+        note = "  # the simulator's fake token" if name == "GLADLY_API_TOKEN" else ""
+        print(f"  export {name}={value}{note}")
     print("Ctrl-C stops it.", flush=True)
     while not done.wait(0.5):  # a timed wait keeps the main thread responsive to signals
         pass

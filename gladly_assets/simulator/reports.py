@@ -12,7 +12,7 @@ fault and Basic-auth gates as the Export API):
 - ``GET /teams``, ``GET /inboxes`` (and ``/teams/{id}``, ``/inboxes/{id}``): JSON.
 
 A report is a synchronous ``200 text/csv`` (UTF-8 byte-order mark by default,
-RFC 4180 quoting, CRLF, empty cells for nulls, rows in no particular order, an
+RFC 4180 quoting, CRLF by default, empty cells for nulls, rows in no particular order, an
 empty body for an empty window), computed from the conversation items of the
 visible COMPLETED jobs (see ``reports_model`` for what a contact is). Limits:
 ``ReportOptions`` (10 report requests a minute and 2 at once per organization,
@@ -39,10 +39,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .faults import Faults
-from .reports_model import Conversation, Directory, derive, derived_id, read_items
+from .reports_model import Conversation, derive, derived_id, parse_items
 from .reports_sets import METRIC_SETS, RECENT_HEADERS, WORK_SESSION_EVENTS, MetricSet, Names, Row, rows_in_window
 
-ITEMS_FILE = "conversation_items.jsonl"
 REPORTS_PATH = "/reports"
 WORK_SESSION_EVENTS_PATH = "/reports/work-session-events"
 _DIRECTORY_ITEM = re.compile(r"^/(teams|inboxes)/[^/]+$")
@@ -61,16 +60,8 @@ CHANNEL_FILTERS: Mapping[str, tuple[frozenset[str] | None, str]] = {
     "whatsapp": (frozenset({"WHATSAPP"}), "WhatsApp"),
     "instagramDirect": (frozenset({"INSTAGRAM_DIRECT"}), "Instagram Direct"),
 }
-# (name, channels routed to it, disabled). Names hold commas and quotes on purpose: CSV cells.
-INBOXES: tuple[tuple[str, tuple[str, ...], bool], ...] = (
-    ("Web Chat", ("CHAT",), False),
-    ("Email: Orders, Returns & Exchanges", ("EMAIL",), False),
-    ('Voice "Main Line"', ("PHONE_CALL", "VOICEMAIL"), False),
-    ("Messaging (SMS, WhatsApp)", ("SMS", "WHATSAPP"), False),
-    ("Social: Facebook & Instagram", ("FB_MESSENGER", "INSTAGRAM_DIRECT", "TWITTER"), False),
-    ("General", (), False),
-    ("Legacy Chat", (), True),
-)
+# Gladly keeps disabled inboxes in the list; the simulated world routes nothing to this one.
+DISABLED_INBOX = "Legacy Chat"
 # (name, description); agents are dealt round-robin, and the first agent also leads the last team.
 TEAMS: tuple[tuple[str, str], ...] = (
     ("Returns Desk", "Refund and exchange questions"),
@@ -88,6 +79,7 @@ class ReportOptions:
     concurrent: int | None = 2  # report requests being computed at once per organization
     row_cap: int = 100_000  # rows past this are dropped silently, as connectors report of Gladly
     byte_order_mark: bool = True
+    line_terminator: str = "\r\n"  # RFC 4180; Gladly's is undocumented, so "\n" can be tried too
     header_style: str = "captured"  # "captured" (2022/2023 files) or "recent" (no " in seconds")
     organization_timezone: str = "America/New_York"  # when a date request sends no timezone
     latency_seconds: float = 0.0  # how long each report takes to compute
@@ -95,6 +87,8 @@ class ReportOptions:
     def __setattr__(self, name: str, value: object) -> None:
         if name == "header_style" and value not in ("captured", "recent"):
             raise ValueError("header_style must be 'captured' or 'recent'")
+        if name == "line_terminator" and value not in ("\r\n", "\n"):
+            raise ValueError("line_terminator must be CRLF or LF")
         super().__setattr__(name, value)
 
 
@@ -313,11 +307,17 @@ def format_cell(value: object, zone: ZoneInfo) -> str:
 
 
 def render_csv(
-    columns: list[str], labels: list[str], echo: Mapping[str, str], rows: Iterable[Row], zone: ZoneInfo, bom: bool
+    columns: list[str],
+    labels: list[str],
+    echo: Mapping[str, str],
+    rows: Iterable[Row],
+    zone: ZoneInfo,
+    bom: bool,
+    line_terminator: str = "\r\n",
 ) -> bytes:
     """One CSV as Gladly sends it: ``labels`` head the ``columns`` of each row; no rows, an empty body."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180: CRLF, quotes doubled
+    writer = csv.writer(buffer, lineterminator=line_terminator)  # RFC 4180 quoting: quotes doubled
     echo_cells = list(echo.values())
     wrote_header = False
     for row in rows:
@@ -376,9 +376,11 @@ class WorldView:
     organization: str
     seed: int
     jobs: Callable[[], list[dict[str, Any]]]  # visible COMPLETED jobs, as GET /export/jobs lists them
-    file_path: Callable[[str, str], Any]  # (job id, file name) -> path of the generated file
-    agents: Callable[[], list[dict[str, Any]]]  # the organization's agents now (GET /agents)
+    items: Callable[[], Iterable[dict[str, Any]]]  # their distinct conversation items, oldest job first
+    agents: Callable[[], list[dict[str, Any]]]  # the support agents now (GET /agents without API users)
     topics: Callable[[], list[dict[str, Any]]]
+    inboxes: Callable[[], list[dict[str, Any]]]  # {id, name, channels}
+    inbox_of: Callable[[str, str], dict[str, Any]]  # (conversation id, content type) -> its inbox
     faults: Callable[[], Faults]
     pause: Callable[[float], None]  # sleeps, but returns early when the simulator stops
     stopping: Callable[[], bool]
@@ -391,22 +393,14 @@ class ReportService:
         self.world = world
         self.options = options or ReportOptions()
         self.limiter = ReportLimiter(self.options)
+        legacy = {"id": derived_id("inbox", str(world.seed), DISABLED_INBOX), "name": DISABLED_INBOX, "disabled": True}
         self.inboxes: list[dict[str, Any]] = [
-            {"id": derived_id("inbox", str(world.seed), name), "name": name, "disabled": disabled}
-            for name, _, disabled in INBOXES
+            *({"id": inbox["id"], "name": inbox["name"], "disabled": False} for inbox in world.inboxes()),
+            legacy,
         ]
-        self.directory = Directory(
-            inbox_of_channel={
-                channel: inbox["id"]
-                for inbox, (_, channels, _) in zip(self.inboxes, INBOXES, strict=True)
-                for channel in channels
-            },
-            default_inbox=self.inboxes[[name for name, _, _ in INBOXES].index("General")]["id"],
-        )
         self._released = threading.Event()
         self._released.set()
         self._cache_lock = threading.Lock()
-        self._items: dict[str, list[Any]] = {}  # job id -> its parsed items
         self._model: tuple[tuple[tuple[str, str], ...], list[Conversation]] | None = None
 
     # ----------------------------------------------------------- test hooks
@@ -504,23 +498,20 @@ class ReportService:
 
     def conversations(self) -> list[Conversation]:
         """The world as the reports see it: derived once per set of visible completed jobs."""
-        jobs = [job for job in self.world.jobs() if ITEMS_FILE in job["files"]]
-        key = tuple((job["id"], job["updatedAt"]) for job in jobs)
+        key = tuple((job["id"], job["updatedAt"]) for job in self.world.jobs())
         with self._cache_lock:
-            if self._model is not None and self._model[0] == key:
-                return self._model[1]
-            items = []
-            for position, job in enumerate(jobs):
-                parsed = self._items.get(job["id"])
-                if parsed is None:
-                    parsed = read_items(self.world.file_path(job["id"], ITEMS_FILE), position)
-                items.append(parsed)
-            self._items = {job["id"]: parsed for job, parsed in zip(jobs, items, strict=True)}
-            # Positions follow the listing: re-derive the order keys when jobs come or go.
-            flat = [replace(item, order=(position, item.order[1])) for position, ps in enumerate(items) for item in ps]
-            conversations = derive(flat, self.directory)
-            self._model = (key, conversations)
-            return conversations
+            if self._model is None or self._model[0] != key:
+                routed: dict[tuple[str, str], str] = {}  # the world's lookup builds its inbox list per call
+
+                def inbox_of(conversation_id: str, content_type: str) -> str:
+                    key = (conversation_id, content_type)
+                    if key not in routed:
+                        routed[key] = self.world.inbox_of(conversation_id, content_type)["id"]
+                    return routed[key]
+
+                conversations = derive(parse_items(self.world.items()), inbox_of)
+                self._model = (key, conversations)
+            return self._model[1]
 
     def render(self, request: ReportRequest) -> bytes:
         """The CSV body for a validated request."""
@@ -538,7 +529,8 @@ class ReportService:
             "Inboxes Filter": self._inboxes_echo(request.inboxes),
         }
         echoed = {name: echo[name] for name in metric_set.echo}
-        return render_csv(columns, labels, echoed, rows, ZoneInfo(request.zone), options.byte_order_mark)
+        zone = ZoneInfo(request.zone)
+        return render_csv(columns, labels, echoed, rows, zone, options.byte_order_mark, options.line_terminator)
 
     def _inboxes_echo(self, inboxes: frozenset[str] | None) -> str:
         if inboxes is None:

@@ -2,7 +2,7 @@
 
 The Reports API must tell the same story as the export files, so nothing here is
 drawn at random: every conversation, contact, event and work session follows from
-the items of the visible jobs (plus stable hashes for the few figures items do not
+the items of the visible jobs (``GladlySimulator.conversation_items``) (plus stable hashes for the few figures items do not
 carry, such as after-contact time).
 
 Definitions (the simulator's; Gladly documents the columns, not how it derives them):
@@ -12,8 +12,8 @@ Definitions (the simulator's; Gladly documents the columns, not how it derives t
   and reopened by ``CONVERSATION_STATUS_CHANGE`` items that change the status (a
   CLOSED while closed is no change). Its topics are those added and not removed.
 - **Assignment**: a communication item (message, call, email...) routes the
-  conversation to the inbox of its channel, and to the agent who sent or answered
-  it, if any. Every change is a ``CONVERSATION_ASSIGNEE/UPDATED`` event.
+  conversation to the inbox the world assigns it for that channel
+  (``GladlySimulator.inbox_of``), and to the agent who sent or answered it, if any. Every change is a ``CONVERSATION_ASSIGNEE/UPDATED`` event.
 - **Contact**: one channel session of a conversation. A communication item opens a
   contact when none is open, when the open one is on another channel, or when it is
   a phone call (each call is a contact of its own, from ring to hang-up). A contact
@@ -34,11 +34,9 @@ from __future__ import annotations
 import base64
 import bisect
 import hashlib
-import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from .jobs import parse_instant
@@ -89,7 +87,7 @@ class Item:
     conversation_id: str
     customer_id: str
     at: datetime
-    order: tuple[int, int]  # (job position, line): file order breaks timestamp ties
+    order: int  # position in the export (oldest job first): breaks timestamp ties
     initiator_id: str | None
     initiator_type: str | None
     responder_id: str | None
@@ -113,18 +111,13 @@ class Item:
         return None
 
 
-def read_items(path: Path, position: int) -> list[Item]:
-    """The usable items of one ``conversation_items.jsonl``; lines that are not items are skipped."""
+def parse_items(records: Iterable[object]) -> list[Item]:
+    """The usable items among export records, in the order given; anything else is skipped."""
     items = []
-    with path.open("rb") as lines:
-        for number, line in enumerate(lines):
-            try:
-                record = json.loads(line)
-            except ValueError:  # malformed lines, invalid UTF-8
-                continue
-            item = _item(record, (position, number)) if isinstance(record, dict) else None
-            if item is not None:
-                items.append(item)
+    for number, record in enumerate(records):
+        item = _item(record, number) if isinstance(record, dict) else None
+        if item is not None:
+            items.append(item)
     return items
 
 
@@ -151,7 +144,7 @@ def _ids(value: object) -> tuple[str, ...]:
     return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
-def _item(record: dict[str, Any], order: tuple[int, int]) -> Item | None:
+def _item(record: dict[str, Any], order: int) -> Item | None:
     item_id, conversation_id = _text(record.get("id")), _text(record.get("conversationId"))
     at = _instant(record.get("timestamp"))
     if item_id is None or conversation_id is None or at is None:
@@ -361,15 +354,11 @@ class Conversation:
 # --------------------------------------------------------------------------- derivation
 
 
-@dataclass(frozen=True)
-class Directory:
-    """Names as the organization shows them now."""
-
-    inbox_of_channel: Mapping[str, str]  # channel -> inbox id
-    default_inbox: str
+# (conversation id, content type) -> the id of the inbox that conversation is routed to
+InboxOf = Callable[[str, str], str]
 
 
-def derive(items: Iterable[Item], directory: Directory) -> list[Conversation]:
+def derive(items: Iterable[Item], inbox_of: InboxOf) -> list[Conversation]:
     """Every conversation the items describe, in creation order."""
     by_conversation: dict[str, list[Item]] = {}
     seen: set[str] = set()
@@ -379,8 +368,7 @@ def derive(items: Iterable[Item], directory: Directory) -> list[Conversation]:
         seen.add(item.id)
         by_conversation.setdefault(item.conversation_id, []).append(item)
     conversations = [
-        _Walk(sorted(group, key=lambda i: (i.at, i.order)), directory).conversation
-        for group in by_conversation.values()
+        _Walk(sorted(group, key=lambda i: (i.at, i.order)), inbox_of).conversation for group in by_conversation.values()
     ]
     conversations.sort(key=lambda c: (c.created_at, c.id))
     return conversations
@@ -403,9 +391,9 @@ def _midpoint(a: datetime, b: datetime) -> datetime:
 class _Walk:
     """Replays one conversation's items in order."""
 
-    def __init__(self, items: list[Item], directory: Directory) -> None:
+    def __init__(self, items: list[Item], inbox_of: InboxOf) -> None:
         first = items[0]
-        self.directory = directory
+        self.inbox_of = inbox_of
         self.conversation = c = Conversation(first.conversation_id, first.customer_id, first.at, Actor.of(first))
         self.open: Contact | None = None
         c.events.append(ConversationEvent(first.at, "CONVERSATION/CREATED", c.creator, c.assignment))
@@ -453,7 +441,7 @@ class _Walk:
 
     def _communicate(self, item: Item, channel: str) -> None:
         c = self.conversation
-        inbox = self.directory.inbox_of_channel.get(channel, self.directory.default_inbox)
+        inbox = self.inbox_of(c.id, item.type)
         agent = item.agent_id or c.assignment.agent
         after = Assignment(inbox, agent)
         if after != c.assignment:

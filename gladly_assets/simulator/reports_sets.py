@@ -10,12 +10,14 @@ captured files, the others are as documented or reconstructed there.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from statistics import fmean
 
-from .reports_model import Actor, Contact, Conversation, WorkSession
+from .reports_model import Actor, Assignment, Contact, ContactEvent, Conversation, ConversationEvent, WorkSession
 
 Cell = str | int | float | bool | datetime | None
 Row = dict[str, Cell]
@@ -50,7 +52,8 @@ class Names:
         return f"{self.link_base}/customer/{conversation.customer_id}/conversation/{conversation.id}"
 
 
-Rows = Callable[[list[Conversation], Names], Iterator[tuple[datetime, Row]]]
+# (instant that places the row in a window, how to build the row): rows outside a window are never built.
+Rows = Callable[[list[Conversation], Names], Iterator[tuple[datetime, Callable[[], Row]]]]
 
 
 @dataclass(frozen=True)
@@ -122,9 +125,9 @@ RECENT_HEADERS = {
 }
 
 
-def _conversation_rows(conversations: list[Conversation], names: Names) -> Iterator[tuple[datetime, Row]]:
+def _conversation_rows(conversations: list[Conversation], names: Names) -> Iterator[tuple[datetime, Callable[[], Row]]]:
     for c in conversations:
-        yield c.created_at, _conversation_row(c, names)
+        yield c.created_at, partial(_conversation_row, c, names)
 
 
 def _conversation_row(c: Conversation, names: Names) -> Row:
@@ -240,10 +243,10 @@ def _reply_gaps(messages: list[tuple[datetime, str, Actor]], to_role: str) -> fl
     return fmean(gaps) if gaps else None
 
 
-def _contact_rows(conversations: list[Conversation], names: Names) -> Iterator[tuple[datetime, Row]]:
+def _contact_rows(conversations: list[Conversation], names: Names) -> Iterator[tuple[datetime, Callable[[], Row]]]:
     for conversation in conversations:
         for contact in conversation.contacts:
-            yield contact.queued_at, _contact_row(conversation, contact, names)
+            yield contact.queued_at, partial(_contact_row, conversation, contact, names)
 
 
 def _contact_row(conversation: Conversation, ct: Contact, names: Names) -> Row:
@@ -327,60 +330,64 @@ CONTACT_EVENT_HEADERS = (
 )  # fmt: skip
 
 
-def _conversation_event_rows(conversations: list[Conversation], names: Names) -> Iterator[tuple[datetime, Row]]:
+def _event_cells(at: datetime, kind: str, actor: Actor, before: Assignment, names: Names) -> Row:
+    """The columns both timestamp reports share: when, what, who, and the assignment before."""
+    return {
+        "Timestamp": at,
+        "Event Type": kind,
+        "Initiator Type": _event_initiator(actor.type),
+        "Initiator ID": actor.id,
+        "Initiator Agent Name": _agent_actor(actor, names)[1],
+        "Assigned Inbox ID": before.inbox,
+        "Assigned Inbox Name": names.inbox(before.inbox),
+        "Assigned Agent ID": before.agent,
+        "Assigned Agent Name": names.agent(before.agent),
+    }
+
+
+def _conversation_event_row(c: Conversation, event: ConversationEvent, names: Names) -> Row:
+    after = event.after
+    return {
+        **_event_cells(event.at, event.type, event.actor, event.before, names),
+        "Conversation ID": c.id,
+        "Customer ID": c.customer_id,
+        "Topic ID": event.topic_id,
+        "Topic Name": names.topic(event.topic_id),
+        "Newly Assigned Inbox ID": after.inbox if after else None,
+        "Newly Assigned Inbox Name": names.inbox(after.inbox) if after else None,
+        "Newly Assigned Agent ID": after.agent if after else None,
+        "Newly Assigned Agent Name": names.agent(after.agent) if after else None,
+        "Assignment Update Reason": event.reason,
+        "Merged Customer ID": None,
+        "Merged Conversation ID": None,
+    }
+
+
+def _conversation_event_rows(
+    conversations: list[Conversation], names: Names
+) -> Iterator[tuple[datetime, Callable[[], Row]]]:
     for c in conversations:
         for event in c.events:
-            after = event.after
-            yield (
-                event.at,
-                {
-                    "Timestamp": event.at,
-                    "Event Type": event.type,
-                    "Conversation ID": c.id,
-                    "Customer ID": c.customer_id,
-                    "Initiator Type": _event_initiator(event.actor.type),
-                    "Initiator ID": event.actor.id,
-                    "Initiator Agent Name": _agent_actor(event.actor, names)[1],
-                    "Assigned Inbox ID": event.before.inbox,
-                    "Assigned Inbox Name": names.inbox(event.before.inbox),
-                    "Assigned Agent ID": event.before.agent,
-                    "Assigned Agent Name": names.agent(event.before.agent),
-                    "Topic ID": event.topic_id,
-                    "Topic Name": names.topic(event.topic_id),
-                    "Newly Assigned Inbox ID": after.inbox if after else None,
-                    "Newly Assigned Inbox Name": names.inbox(after.inbox) if after else None,
-                    "Newly Assigned Agent ID": after.agent if after else None,
-                    "Newly Assigned Agent Name": names.agent(after.agent) if after else None,
-                    "Assignment Update Reason": event.reason,
-                    "Merged Customer ID": None,
-                    "Merged Conversation ID": None,
-                },
-            )
+            yield event.at, partial(_conversation_event_row, c, event, names)
 
 
-def _contact_event_rows(conversations: list[Conversation], names: Names) -> Iterator[tuple[datetime, Row]]:
+def _contact_event_row(c: Conversation, contact: Contact, event: ContactEvent, names: Names) -> Row:
+    return {
+        **_event_cells(event.at, event.type, event.actor, c.assignment_before(event.at), names),
+        "Contact ID": contact.id,
+        "Conversation ID": c.id,
+        "Customer ID": contact.customer_id,
+        "Channel": contact.channel,
+    }
+
+
+def _contact_event_rows(
+    conversations: list[Conversation], names: Names
+) -> Iterator[tuple[datetime, Callable[[], Row]]]:
     for c in conversations:
         for contact in c.contacts:
             for event in contact.events():
-                before = c.assignment_before(event.at)
-                yield (
-                    event.at,
-                    {
-                        "Timestamp": event.at,
-                        "Event Type": event.type,
-                        "Contact ID": contact.id,
-                        "Conversation ID": c.id,
-                        "Customer ID": contact.customer_id,
-                        "Channel": contact.channel,
-                        "Initiator Type": _event_initiator(event.actor.type),
-                        "Initiator ID": event.actor.id,
-                        "Initiator Agent Name": _agent_actor(event.actor, names)[1],
-                        "Assigned Inbox ID": before.inbox,
-                        "Assigned Inbox Name": names.inbox(before.inbox),
-                        "Assigned Agent ID": before.agent,
-                        "Assigned Agent Name": names.agent(before.agent),
-                    },
-                )
+                yield event.at, partial(_contact_event_row, c, contact, event, names)
 
 
 # --------------------------------------------------------------------------- work sessions
@@ -419,13 +426,13 @@ def _work_session_row(session: WorkSession) -> Row:
     }
 
 
-def _work_session_rows(conversations: list[Conversation], names: Names) -> Iterator[tuple[datetime, Row]]:
+def _work_session_rows(conversations: list[Conversation], names: Names) -> Iterator[tuple[datetime, Callable[[], Row]]]:
     for c in conversations:
         for contact in c.contacts:
             # Placed by the contact's end, or by its creation while it is open.
             placed = contact.ended_at or contact.queued_at
             for session in contact.sessions():
-                yield placed, _work_session_row(session)
+                yield placed, partial(_work_session_row, session)
 
 
 # --------------------------------------------------------------------------- the registry
@@ -466,5 +473,7 @@ WORK_SESSION_EVENTS = MetricSet(
 def rows_in_window(
     metric_set: MetricSet, conversations: list[Conversation], names: Names, start: datetime, end: datetime
 ) -> Iterable[Row]:
-    """The set's rows placed in [start, end)."""
-    return (row for placed, row in metric_set.rows(conversations, names) if start <= placed < end)
+    """The set's rows placed in [start, end). No row is placed before its conversation was created."""
+    first_after = bisect.bisect_left(conversations, end, key=lambda c: c.created_at)
+    candidates = conversations[:first_after]  # conversations come in creation order
+    return (build() for placed, build in metric_set.rows(candidates, names) if start <= placed < end)
