@@ -215,11 +215,15 @@ def test_a_body_that_is_not_csv_fails_the_day_and_keeps_what_was_stored(reports_
     assert content_hash(db) == before
 
 
-def test_recent_header_spellings_load_into_the_same_columns(reports_sim, instance, db):
+@pytest.mark.parametrize(("bom", "line_terminator"), [(False, "\n"), (True, "\n"), (False, "\r\n")])
+def test_recent_headers_lf_and_no_bom_load_into_the_same_columns(reports_sim, instance, db, bom, line_terminator):
     reports_sim.report_options.header_style = "recent"
-    reports_sim.report_options.byte_order_mark = False
-    assert run(reports_sim, instance, db, ["conversations"], DAYS[1]).success
-    assert_day_matches(reports_sim, db, STREAMS_BY_NAME["conversations"], DAYS[1])
+    reports_sim.report_options.byte_order_mark = bom
+    reports_sim.report_options.line_terminator = line_terminator
+    names = ["conversations", "contacts", "conversation_timestamps"]
+    assert run(reports_sim, instance, db, names, DAYS[1]).success
+    for name in names:
+        assert_day_matches(reports_sim, db, STREAMS_BY_NAME[name], DAYS[1])
 
 
 def test_report_429s_slow_the_sync_down_but_never_fail_it(instance, db):
