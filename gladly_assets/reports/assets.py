@@ -33,6 +33,7 @@ from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.tables import SCHEMA
 
 GROUP = "gladly_reports"
+DIRECTORY_GROUP = "gladly_directory"
 KINDS = {"gladly", "polars", "duckdb"}
 # Gladly's reports go back years; a backfill from the UI can start here (GLADLY_REPORTS_START_DATE).
 DEFAULT_START_DATE = "2024-01-01"
@@ -284,7 +285,7 @@ def build_directory_assets() -> dg.AssetsDefinition:
     specs = [
         dg.AssetSpec(
             asset_key(name),
-            group_name=GROUP,
+            group_name=DIRECTORY_GROUP,
             kinds=KINDS,
             description=f"{text}\n\nDuckDB table `{SCHEMA}.{name}`, keyed on `{' + '.join(key)}`.",
             metadata={"dagster/table_name": f"{SCHEMA}.{name}"},
