@@ -253,8 +253,6 @@ def test_report_429s_slow_the_sync_down_but_never_fail_it(instance, db):
 
 def assert_token_secret(instance, sim):
     secrets = [sim.api_token, base64.b64encode(f"{sim.agent_email}:{sim.api_token}".encode()).decode()]
-    for record in instance.get_event_records(dg.EventRecordsFilter(event_type=dg.DagsterEventType.STEP_FAILURE)) or []:
-        assert not any(s in repr(record) for s in secrets)
     for run_record in instance.get_runs():
         for entry in instance.all_logs(run_record.run_id):
             text = repr(entry)
