@@ -66,8 +66,8 @@ class ExportJob:
         """Parse a job object from Gladly.
 
         A job without an id raises ``GladlyResponseError``; a job that has one but cannot be
-        used (an id that is not printable text of at most MAX_JOB_ID_BYTES, or the path
-        segments "." and ".."; an unreadable or out-of-range date; a non-text status or
+        used (an id that is not printable text of at most MAX_JOB_ID_BYTES, holds a path
+        separator or is "." or ".."; an unreadable or out-of-range date; a non-text status or
         schedule; ``files`` that is not a list; a field echoing the credentials) raises
         ``GladlyMalformedJob``. ``redact`` is applied to everything a message shows, before
         it is cut short, and a job whose text fields it would change is refused.
@@ -90,8 +90,10 @@ class ExportJob:
             raise malformed(f"has an id of type {type(job_id).__name__}, not text")
         if len(job_id.encode("utf-8", "surrogatepass")) > MAX_JOB_ID_BYTES:
             raise malformed(f"has an id longer than {MAX_JOB_ID_BYTES} bytes")
-        if not job_id.isprintable() or job_id.strip() != job_id or job_id in (".", ".."):
-            raise malformed("has an id with control characters, surrounding spaces, or a bare dot segment")
+        if not job_id.isprintable() or job_id.strip() != job_id or "/" in job_id or "\\" in job_id:
+            raise malformed("has an id with control characters, surrounding spaces or a path separator")
+        if job_id in (".", ".."):
+            raise malformed("has an id that is a relative path")
 
         def instant(value: object, field: str) -> datetime:
             try:
