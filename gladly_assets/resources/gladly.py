@@ -483,7 +483,9 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             self._raise_for_status(response, what, not_found)
             if response.status_code == 206 and offset:
                 match = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))
-                if match is None or int(match.group(1)) != offset:
+                # The tail must be of the same body: same start, and the same length if we knew it
+                # (without an ETag, If-Range cannot tell us that a different body came first).
+                if match is None or int(match.group(1)) != offset or str(state.total or "*") != match.group(3):
                     state.written = 0
                     raise _Retryable(
                         f"HTTP 206 with Content-Range {self._shown_header(response, 'content-range')} "
