@@ -62,7 +62,9 @@ def newest_job(gladly: GladlyResource) -> ExportJob:
 # ---- 1. echoed credentials -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("padding", [0, 230, 262, 270, 285, 300, 1000])
+# The shown detail is cut at 300 characters; the Authorization value sits some 170 characters
+# after the padding, so these paddings put the cut before, all through, and after it.
+@pytest.mark.parametrize("padding", [0, *range(40, 161, 6), 1000])
 def test_an_error_body_echoing_the_request_leaks_nothing_wherever_the_cut_falls(
     make_gladly: MakeGladly, simulator: GladlySimulator, warnings_log: pytest.LogCaptureFixture, padding: int
 ) -> None:
@@ -73,8 +75,10 @@ def test_an_error_body_echoing_the_request_leaks_nothing_wherever_the_cut_falls(
     with pytest.raises(GladlyResponseError) as raised:
         gladly.list_jobs()
     assert raised.value.status_code == 400
-    if padding < 200:  # the echo starts inside the 300 characters of detail shown
-        assert "You sent" in str(raised.value) and "Basic ***" in str(raised.value)
+    if padding <= 160:  # the echo starts inside the 300 characters of detail shown
+        assert "You sent" in str(raised.value)
+    if padding == 0:  # and here all of it is
+        assert "Authorization: Basic ***" in str(raised.value)
     assert "retrying in" in warnings_log.text
     assert_nothing_of_the_token(full_text(raised.value), simulator)
     assert_nothing_of_the_token(warnings_log.text, simulator)

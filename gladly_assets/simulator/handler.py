@@ -2,7 +2,7 @@
 
 One request runs through the same gates as at Gladly, in this order:
 organization (404) -> rate limit (429) -> injected faults (429, 5xx) ->
-Basic auth (401, 403) -> route. Files are sent with ``socket.sendfile`` so a
+a hostile server's answers (``Faults.take_answer``) -> Basic auth (401, 403) -> route. Files are sent with ``socket.sendfile`` so a
 multi-GB file streams at disk/loopback speed with flat memory.
 """
 
