@@ -168,7 +168,9 @@ CONTENT = b'{"id": "1", "name": "a"}\n{"id": "2", "name": "b"}\n'
         ("application/json", b'[{"id": "1"}, {"id": "2"}]', "JSON array"),
     ],
 )
-def test_what_counts_as_a_jsonl_file(content_type: str | None, body: bytes, refused: str | None, tmp_path: Path) -> None:
+def test_what_counts_as_a_jsonl_file(
+    content_type: str | None, body: bytes, refused: str | None, tmp_path: Path
+) -> None:
     headers = {"Content-Length": str(len(body))} | ({"Content-Type": content_type} if content_type else {})
     gladly, _ = scripted([lambda r: httpx.Response(200, headers=headers, content=body)])
     dest = tmp_path / "f.jsonl"

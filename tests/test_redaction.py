@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import re
 import string
@@ -41,10 +42,8 @@ def leaks(output: str, token: str) -> list[str]:
     """What of ``token`` the oracle finds in ``output``."""
     found = []
     texts = [output, unquote(output)]
-    try:
+    with contextlib.suppress(ValueError):
         texts.append(json.loads(f'"{output}"'))
-    except ValueError:
-        pass
     for text in texts:
         found += [p for p in pieces(token, MAX_TEXT_SURVIVOR) if p in text]
     secrets = pieces(token.encode(), MAX_BASE64_SURVIVOR)

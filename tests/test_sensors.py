@@ -164,9 +164,12 @@ def test_the_tick_lists_with_a_short_retry_budget(sim):
     assert (budget.timeout_seconds, budget.deadline_seconds, budget.backoff_initial_seconds) == (8.0, 12.0, 2.0)
     assert budget.api_token == patient.api_token and budget.base_url == patient.base_url
     # Never more patient than the resource it copies.
-    assert patient.with_budget(
-        max_attempts=99, backoff_max_seconds=99, timeout_seconds=999, deadline_seconds=999
-    ).max_attempts == 10
+    assert (
+        patient.with_budget(
+            max_attempts=99, backoff_max_seconds=99, timeout_seconds=999, deadline_seconds=999
+        ).max_attempts
+        == 10
+    )
 
 
 @pytest.mark.slow
