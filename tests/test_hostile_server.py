@@ -8,8 +8,11 @@ never reaches the loader.
 from __future__ import annotations
 
 import base64
+import itertools
 import logging
 import math
+import socket
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -496,3 +499,66 @@ def test_a_run_against_an_echoing_server_leaves_nothing_of_the_token_in_event_st
     assert "holds the API credentials" in console  # the run's log says why
     assert_nothing_of_the_token(everything, sim)
     assert_nothing_of_the_token(console, sim)
+
+
+# ---- what the simulator cannot stage: headers that drip --------------------------------------
+
+
+@pytest.fixture
+def header_dripper() -> Iterator[str]:
+    """A server on 127.0.0.1 that answers every request by sending its status line and then
+    one header byte every 0.1 s: each read brings a byte, so no read timeout ever trips."""
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+
+    def drip(connection: socket.socket) -> None:
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\n")
+            for byte in itertools.cycle(b"X-Slow: a\r\n"):
+                if stop.wait(0.1):
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=drip, args=(connection,), daemon=True).start()
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/acme/api/v1"
+    stop.set()
+    server.join()
+    listener.close()
+
+
+@pytest.mark.parametrize("call", ["list", "file"])
+def test_headers_that_drip_time_out_at_the_deadline(header_dripper: str, call: str, tmp_path: Path) -> None:
+    gladly = GladlyResource(
+        organization="acme",
+        agent_email="agent@example.com",
+        api_token="dripped-token-0123456789",
+        base_url=header_dripper,
+        deadline_seconds=1.0,
+        timeout_seconds=5.0,
+        max_attempts=2,
+        backoff_initial_seconds=0.01,
+        backoff_max_seconds=0.02,
+    )
+    started = time.monotonic()
+    with pytest.raises(GladlyConnectionError, match="deadline_seconds=1"):
+        if call == "list":
+            gladly.list_jobs()
+        else:
+            gladly.download_file("job", "f.jsonl", tmp_path / "f.jsonl")
+    gladly.close()
+    assert time.monotonic() - started < 10
+    assert list(tmp_path.iterdir()) == []
