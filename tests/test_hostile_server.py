@@ -553,12 +553,10 @@ def test_headers_that_drip_time_out_at_the_deadline(header_dripper: str, call: s
         backoff_initial_seconds=0.01,
         backoff_max_seconds=0.02,
     )
+    calls = {"list": gladly.list_jobs, "file": lambda: gladly.download_file("job", "f.jsonl", tmp_path / "f.jsonl")}
     started = time.monotonic()
     with pytest.raises(GladlyConnectionError, match="deadline_seconds=1"):
-        if call == "list":
-            gladly.list_jobs()
-        else:
-            gladly.download_file("job", "f.jsonl", tmp_path / "f.jsonl")
+        calls[call]()
     gladly.close()
     assert time.monotonic() - started < 10
     assert list(tmp_path.iterdir()) == []
