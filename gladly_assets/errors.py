@@ -107,8 +107,8 @@ def shown(value: object, redact: Callable[[str], str] = _unchanged, limit: int =
     """A value a server sent, for a message: redacted, then escaped, then cut to ``limit``.
 
     Only the head of a long value is looked at (16 times ``limit``), so a hostile megabyte
-    costs no more than a short one; ``redact`` must then also catch a secret cut at the end
-    of its text (the resource's redactor does)."""
+    costs no more than a short one; ``redact`` must then also catch a secret cut short at
+    the end of that head (the resource's redactor removes any long enough piece of it)."""
     if isinstance(value, str):
         text = value
     else:

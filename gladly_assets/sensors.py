@@ -7,7 +7,7 @@ becomes visible after a newer one.
 
 A tick never raises: whatever goes wrong becomes a SkipReason naming the cause
 (redacted), and the tick lists with a copy of the resource that gives up well inside
-Dagster's 60 s sensor timeout  instead of the run's patient retries.
+Dagster's 60 s sensor timeout instead of the run's patient retries.
 """
 
 import hashlib

@@ -5,10 +5,9 @@ included, into an error body, a file or a header, and may cut it anywhere. So th
 redactor does not look for the whole secret only: it removes every run of
 ``MIN_FRAGMENT`` or more characters of any form the secret can take (plain, percent- or
 JSON-escaped, base64 of ``email:token`` or of the token at any byte alignment, standard
-or URL-safe alphabet), and a shorter piece (down to ``MIN_EDGE_FRAGMENT``) where the text
-starts or ends, since that is where an earlier cut leaves half an echo. It costs a set
-lookup per character, so it runs on error text and job fields, never on file bodies
-(``Redactor.echoed_in`` checks a chunk of bytes for the whole secret at C speed).
+or URL-safe alphabet), wherever a cut left it. It costs a set lookup per character, so
+it runs on error text and job fields, never on file bodies (``Redactor.echoed_in``
+checks a chunk of bytes for the whole secret at C speed).
 """
 
 from __future__ import annotations
@@ -19,10 +18,9 @@ from urllib.parse import quote, quote_plus
 
 # A run this long of any form of the secret is redacted wherever it appears: short enough
 # that what survives (at most MIN_FRAGMENT - 1 characters, or a few bytes of base64) says
-# next to nothing about the token, long enough that ordinary words are rarely hit.
+# next to nothing about the token, long enough that ordinary text (a job id) is almost
+# never hit by chance.
 MIN_FRAGMENT = 6
-# At the very start or end of the text (a clip point), shorter pieces go too.
-MIN_EDGE_FRAGMENT = 3
 MASK = "***"
 
 
@@ -77,15 +75,6 @@ class Redactor:
         for i in range(len(text) - size + 1):
             if text[i : i + size] in self._grams:
                 masked[i : i + size] = b"\1" * size
-        for form in self._forms:
-            for k in range(min(len(form), len(text)), MIN_EDGE_FRAGMENT - 1, -1):
-                if text.endswith(form[:k]):
-                    masked[len(text) - k :] = b"\1" * k
-                    break
-            for k in range(min(len(form), len(text)), MIN_EDGE_FRAGMENT - 1, -1):
-                if text.startswith(form[-k:]):
-                    masked[:k] = b"\1" * k
-                    break
         if not any(masked):
             return text
         pieces = []
