@@ -560,3 +560,13 @@ def test_headers_that_drip_time_out_at_the_deadline(header_dripper: str, call: s
     gladly.close()
     assert time.monotonic() - started < 10
     assert list(tmp_path.iterdir()) == []
+
+
+def test_only_encodings_the_client_decodes_in_pieces_are_offered(
+    gladly: GladlyResource, simulator: GladlySimulator, tmp_path: Path
+) -> None:
+    job = newest_job(gladly)
+    gladly.download_file(job, "topics.jsonl", tmp_path / "topics.jsonl")
+    listed, downloaded = requests_to(simulator, "/export/jobs")[-1], requests_to(simulator, "/topics.jsonl")[-1]
+    assert listed.headers["Accept-Encoding"] == "gzip, deflate"
+    assert downloaded.headers["Accept-Encoding"] == "identity"  # byte offsets for Range mean file offsets

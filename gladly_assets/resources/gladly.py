@@ -282,7 +282,13 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 self._check_settings()
                 self._client = httpx.Client(
                     auth=httpx.BasicAuth(self.agent_email, self.api_token),
-                    headers={"User-Agent": _user_agent(), "Accept": "application/json"},
+                    # Only encodings bodies.Body decodes itself in bounded pieces (httpx would also offer
+                    # br and zstd when their packages happen to be installed).
+                    headers={
+                        "User-Agent": _user_agent(),
+                        "Accept": "application/json",
+                        "Accept-Encoding": "gzip, deflate",
+                    },
                     timeout=httpx.Timeout(
                         self.timeout_seconds, connect=min(self.timeout_seconds, _CONNECT_TIMEOUT_SECONDS)
                     ),
