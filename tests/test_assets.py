@@ -254,13 +254,7 @@ def test_a_run_failing_part_way_keeps_the_jobs_it_committed(sim, instance, db):
     committed = sim.complete_job()
     sim.advance(timedelta(hours=1))
     failing = sim.complete_job()
-    flaky = GladlyDownOnOneJob(
-        organization=sim.organization,
-        agent_email=sim.agent_email,
-        api_token=sim.api_token,
-        base_url=sim.base_url,
-        failing_job_id=failing["id"],
-    )
+    flaky = GladlyDownOnOneJob(**sim.client_settings(), failing_job_id=failing["id"])
 
     result = materialize(sim, instance, db, selection=[CUSTOMERS.asset_key], gladly=flaky, raise_on_error=False)
 
