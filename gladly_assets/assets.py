@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.metadata import TableMetadataSet  # not re-exported by dagster 1.13
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
@@ -35,17 +36,20 @@ class GladlySyncConfig(dg.Config):
     )
 
 
-def table_spec(table: GladlyTable, freshness: dg.FreshnessPolicy | None) -> dg.AssetSpec:
+def table_spec(table: GladlyTable, freshness: dg.FreshnessPolicy | None, settings_notice: str = "") -> dg.AssetSpec:
     return dg.AssetSpec(
         key=table.asset_key,
         group_name=SCHEMA,
         kinds=KINDS,
-        description=f"{table.description}\n\nDuckDB table `{table.qualified_name}`, merged on `id` from `{table.file_name}` of Gladly's export jobs.",
+        description=f"{table.description}\n\nDuckDB table `{table.qualified_name}`, merged on `id` from `{table.file_name}` of Gladly's export jobs."
+        + (f"\n\n**{settings_notice}**" if settings_notice else ""),
         metadata={
-            "dagster/table_name": table.qualified_name,
-            "dagster/column_schema": dg.TableSchema(
-                columns=[dg.TableColumn(name, description=text) for name, text in table.columns]
-            ),
+            **TableMetadataSet(
+                table_name=table.qualified_name,
+                column_schema=dg.TableSchema(
+                    columns=[dg.TableColumn(name, description=text) for name, text in table.columns]
+                ),
+            )
         },
         # A run with no new export job records nothing, so freshness means "new data".
         skippable=True,
@@ -61,12 +65,15 @@ def freshness_for(frequency: str) -> dg.FreshnessPolicy:
     )
 
 
-def build_gladly_assets(tables: Sequence[GladlyTable] = TABLES, frequency: str = "DAILY") -> dg.AssetsDefinition:
+def build_gladly_assets(
+    tables: Sequence[GladlyTable] = TABLES, frequency: str = "DAILY", settings_notice: str = ""
+) -> dg.AssetsDefinition:
+    """``settings_notice`` says which settings were not applied: the descriptions and every run show it."""
     freshness = freshness_for(frequency)
 
     @dg.multi_asset(
         name="gladly_tables",
-        specs=[table_spec(table, freshness) for table in tables],
+        specs=[table_spec(table, freshness, settings_notice) for table in tables],
         check_specs=check_specs(tables),
         can_subset=True,
         pool=DUCKDB_POOL,
@@ -77,6 +84,8 @@ def build_gladly_assets(tables: Sequence[GladlyTable] = TABLES, frequency: str =
         gladly: GladlyResource,
         duckdb: DuckDBResource,
     ) -> Iterator[dg.MaterializeResult[Any] | dg.AssetCheckResult]:
+        if settings_notice:
+            context.log.warning(settings_notice)
         selected = [table for table in tables if table.asset_key in context.selected_asset_keys]
         checks: dict[dg.AssetKey, list[str]] = {table.asset_key: [] for table in tables}
         for check_key in context.selected_asset_check_keys:

@@ -41,17 +41,11 @@ def build_export_jobs_sensor(
     tables: Sequence[GladlyTable] = TABLES,
     interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+    settings_notice: str = "",
 ) -> dg.SensorDefinition:
-    @dg.sensor(
-        name=SENSOR_NAME,
-        minimum_interval_seconds=interval_seconds,
-        default_status=default_status,
-        target=[table.asset_key for table in tables],
-        description="Requests a run of the Gladly tables whenever Gladly completes new export jobs.",
-    )
-    def gladly_export_jobs_sensor(
-        context: dg.SensorEvaluationContext, gladly: GladlyResource
-    ) -> dg.SensorResult | dg.SkipReason:
+    """``settings_notice`` says which settings were not applied: every tick repeats it."""
+
+    def tick(context: dg.SensorEvaluationContext, gladly: GladlyResource) -> dg.SensorResult | dg.SkipReason:
         try:
             # At most 3 attempts of at most 12 s each, 2 s apart: about 40 s in the worst case.
             budget = gladly.with_budget(
@@ -66,6 +60,25 @@ def build_export_jobs_sensor(
             return dg.SkipReason(f"The Gladly sensor could not evaluate this tick: {clip(gladly.redact(cause), 1000)}")
         finally:
             budget.close()
+
+    @dg.sensor(
+        name=SENSOR_NAME,
+        minimum_interval_seconds=interval_seconds,
+        default_status=default_status,
+        target=[table.asset_key for table in tables],
+        description="Requests a run of the Gladly tables whenever Gladly completes new export jobs."
+        + (f"\n\n{settings_notice}" if settings_notice else ""),
+    )
+    def gladly_export_jobs_sensor(
+        context: dg.SensorEvaluationContext, gladly: GladlyResource
+    ) -> dg.SensorResult | dg.SkipReason:
+        result = tick(context, gladly)
+        if not settings_notice:
+            return result
+        context.log.warning(settings_notice)
+        if isinstance(result, dg.SkipReason):
+            return dg.SkipReason(f"{result.skip_message} {settings_notice}")
+        return result
 
     return gladly_export_jobs_sensor
 

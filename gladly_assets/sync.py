@@ -18,6 +18,7 @@ from typing import Any
 
 import dagster as dg
 import polars as pl
+from dagster._core.definitions.metadata import TableMetadataSet  # not re-exported by dagster 1.13
 
 from gladly_assets import cursor as cursor_keys
 from gladly_assets.cursor import Cursor, iso
@@ -27,6 +28,7 @@ from gladly_assets.load.jsonl import read_batches
 from gladly_assets.load.warehouse import JobResult, Warehouse
 from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.tables import GladlyTable
+from gladly_assets.throttle import Throttle
 
 # Consecutive export windows should touch; a hole wider than this means jobs were lost.
 _WINDOW_TOLERANCE = timedelta(seconds=1)
@@ -216,7 +218,7 @@ class TableSync:
         self.outcome.applied.append((job, result))
 
     def _download_progress(self, where: str) -> Callable[[int, int | None], None]:
-        throttle = _Throttle()
+        throttle = Throttle(_LOG_EVERY_SECONDS)
 
         def report(done: int, total: int | None) -> None:
             if throttle.due():
@@ -226,7 +228,7 @@ class TableSync:
         return report
 
     def _load_progress(self, where: str, size: int) -> Callable[[Any], None]:
-        throttle = _Throttle()
+        throttle = Throttle(_LOG_EVERY_SECONDS)
         totals = {"rows": 0, "bytes": 0}
 
         def report(batch: Any) -> None:
@@ -247,10 +249,12 @@ def outcome_metadata(table: GladlyTable, outcome: SyncOutcome, warehouse: Wareho
     columns = warehouse.columns(table.name)
     described = dict(table.columns)
     return {
-        "dagster/row_count": dg.MetadataValue.int(warehouse.row_count(table.name) or 0),
-        "dagster/table_name": dg.MetadataValue.text(table.qualified_name),
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name, kind, description=described.get(name)) for name, kind in columns.items()]
+        **TableMetadataSet(
+            table_name=table.qualified_name,
+            column_schema=dg.TableSchema(
+                columns=[dg.TableColumn(name, kind, description=described.get(name)) for name, kind in columns.items()]
+            ),
+            row_count=warehouse.row_count(table.name) or 0,
         ),
         "mode": dg.MetadataValue.text(outcome.plan.mode),
         "jobs_applied": dg.MetadataValue.json(
@@ -290,22 +294,6 @@ def _markdown(frame: pl.DataFrame) -> str:
         tbl_width_chars=400,
     ):
         return str(frame)
-
-
-class _Throttle:
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-        self.last = self.started
-
-    def due(self) -> bool:
-        now = time.monotonic()
-        if now - self.last < _LOG_EVERY_SECONDS:
-            return False
-        self.last = now
-        return True
-
-    def elapsed(self) -> float:
-        return max(time.monotonic() - self.started, 1e-6)
 
 
 def _mb(size: float | None) -> str:

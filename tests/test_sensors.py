@@ -107,6 +107,20 @@ def test_unreachable_gladly_gives_a_clear_skip(sim):
     assert isinstance(result, dg.SkipReason) and "Cannot reach Gladly" in result.skip_message
 
 
+def test_settings_not_applied_are_named_on_every_tick(sim):
+    notice = "Settings not applied: GLADLY_X='y' is not usable."
+    sensor = build_export_jobs_sensor(settings_notice=notice)
+    assert notice in sensor.description
+    resources = {"gladly": gladly_resource(sim)}
+    with dg.build_sensor_context(resources=resources) as context:
+        first = sensor(context)
+    assert first.run_requests and first.run_requests[0].run_key.startswith("gladly-jobs-")
+    with dg.build_sensor_context(cursor=first.cursor, resources=resources) as context:
+        second = sensor(context)
+    assert isinstance(second, dg.SkipReason)
+    assert second.skip_message.startswith("No new completed export job") and second.skip_message.endswith(notice)
+
+
 # ---- a tick never raises, and gives up well inside Dagster's 60 s sensor timeout -------------
 
 
