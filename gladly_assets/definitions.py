@@ -1,4 +1,4 @@
-"""Wiring only: the code location's assets (with their checks), sensor and resources, configured from GLADLY_*."""
+"""Wiring only: the code location's assets (with their checks), sensors and resources, configured from GLADLY_*."""
 
 import os
 from collections.abc import Mapping
@@ -6,6 +6,7 @@ from collections.abc import Mapping
 import dagster as dg
 
 from gladly_assets import settings
+from gladly_assets.analytics.assets import build_analytics_assets, build_analytics_automation_sensor
 from gladly_assets.assets import build_gladly_assets
 from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.resources.warehouse import duckdb_resource
@@ -15,13 +16,20 @@ from gladly_assets.sensors import build_export_jobs_sensor
 def build_definitions(env: Mapping[str, str] = os.environ) -> dg.Definitions:
     config = settings.read_settings(env)
     return dg.Definitions(
-        assets=[build_gladly_assets(frequency=config[settings.EXPORT_FREQUENCY], settings_notice=config.notice)],
+        assets=[
+            build_gladly_assets(frequency=config[settings.EXPORT_FREQUENCY], settings_notice=config.notice),
+            *build_analytics_assets(),
+        ],
         sensors=[
             build_export_jobs_sensor(
                 interval_seconds=config[settings.SENSOR_INTERVAL_SECONDS],
                 default_status=config[settings.SENSOR_DEFAULT_STATUS],
                 settings_notice=config.notice,
-            )
+            ),
+            build_analytics_automation_sensor(
+                default_status=config[settings.SENSOR_DEFAULT_STATUS],
+                interval_seconds=config[settings.SENSOR_INTERVAL_SECONDS],
+            ),
         ],
         resources={
             "gladly": GladlyResource(

@@ -1,9 +1,10 @@
 """What `make demo` runs: the Gladly simulator plus `dagster dev` pointed at it.
 
 The simulator keeps an hourly export schedule with 2 days of history and
-completes a new job every 30 seconds; the sensor is on, so within about a minute
-the four tables are materialised into data/warehouse.duckdb and every new
-simulated job is applied by itself. ``--history-days 14`` gives Gladly's full
+completes a new job every 30 seconds; the sensors are on, so within about a minute
+the four tables are materialised into data/warehouse.duckdb, every new
+simulated job is applied by itself, and the support-analytics tables refresh
+right after (the automation sensor). ``--history-days 14`` gives Gladly's full
 retention instead (336 hourly jobs: the first sync then takes a few minutes).
 Ctrl-C stops everything this started.
 """
@@ -21,13 +22,17 @@ from gladly_assets.processes import stop_process_group
 from gladly_assets.simulator import GladlySimulator
 
 # The demo's own Dagster instance: one DuckDB writer at a time (the pool every
-# asset and DuckDB check claims), freshness policies evaluated.
+# asset and DuckDB check claims), freshness policies evaluated, and automation
+# conditions evaluated by sensors (the analytics refresh after the tables).
 DAGSTER_YAML = """\
 concurrency:
   pools:
     default_limit: 1
 freshness:
   enabled: true
+auto_materialize:
+  enabled: true
+  use_sensors: true
 telemetry:
   enabled: false
 """
