@@ -117,3 +117,12 @@ def shown(value: object, redact: Callable[[str], str] = _unchanged, limit: int =
         except (TypeError, ValueError, RecursionError):
             text = repr(type(value))
     return clip(escape(redact(text[: 16 * limit])), limit)
+
+
+class ReportFormatError(GladlyResponseError):
+    """A report body that is not the CSV its metric set promises: HTML or JSON, an error text,
+    a declared column missing, broken quoting."""
+
+
+class ReportTruncatedError(GladlyError):
+    """A report window is at Gladly's row cap and cannot be split further: rows may be missing."""
