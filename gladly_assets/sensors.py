@@ -4,6 +4,10 @@ One list request per tick and no DuckDB access (the sensor must never hold the
 warehouse's lock). The sensor's cursor is the same watermark the assets keep
 (``cursor.Cursor``), so it cannot move backwards and still catches a job that
 becomes visible after a newer one.
+
+A tick never raises: whatever goes wrong becomes a SkipReason naming the cause
+(redacted), and the tick lists with a copy of the resource that gives up well inside
+Dagster's 60 s sensor timeout instead of the run's patient retries.
 """
 
 import hashlib
@@ -12,7 +16,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from gladly_assets.cursor import Cursor, iso
-from gladly_assets.errors import GladlyConfigError, GladlyError, GladlyRetriesExhausted
+from gladly_assets.errors import GladlyConfigError, GladlyError, GladlyResponseError, GladlyRetriesExhausted, clip
 from gladly_assets.export_jobs import ExportJob
 from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.tables import TABLES, GladlyTable
@@ -41,49 +45,21 @@ def build_export_jobs_sensor(
 ) -> dg.SensorDefinition:
     """``settings_notice`` says which settings were not applied: every tick repeats it."""
 
-    def evaluate(context: dg.SensorEvaluationContext, gladly: GladlyResource) -> dg.SensorResult | dg.SkipReason:
-        seen = Cursor.deserialize(context.cursor)
+    def tick(context: dg.SensorEvaluationContext, gladly: GladlyResource) -> dg.SensorResult | dg.SkipReason:
         try:
-            listed = gladly.list_jobs()
-        except GladlyConfigError as error:
-            return dg.SkipReason(
-                f"Gladly is not configured: {error} Set GLADLY_ORGANIZATION, GLADLY_AGENT_EMAIL and "
-                "GLADLY_API_TOKEN (and GLADLY_DOMAIN or GLADLY_BASE_URL if needed) for this code location."
+            # At most 3 attempts of at most 12 s each, 2 s apart: about 40 s in the worst case.
+            budget = gladly.with_budget(
+                max_attempts=3, backoff_max_seconds=2.0, timeout_seconds=8.0, deadline_seconds=12.0
             )
-        except GladlyRetriesExhausted as error:
-            return dg.SkipReason(f"Cannot reach Gladly: {error}")
-        except GladlyError as error:  # 401, 403, unknown organization: the settings need fixing
-            return dg.SkipReason(f"Gladly refused the request: {error}")
-        new = seen.pending(listed)
-        if not new:
-            newest = f"{listed[-1].id} (updatedAt {listed[-1].updated_at_raw})" if listed else "none"
-            return dg.SkipReason(
-                f"No new completed export job among the {len(listed)} Gladly lists; newest seen: {newest}, "
-                f"cursor at {iso(seen.last_job_updated_at) or 'start'}."
-            )
-        advanced = seen
-        for job in new:
-            advanced = advanced.advanced(job)
-        selection = tables_in(new, tables)
-        if not selection:
-            return dg.SensorResult(
-                skip_reason=dg.SkipReason(f"{len(new)} new export job(s), none with files."),
-                cursor=advanced.serialize(),
-            )
-        context.log.info(
-            f"{len(new)} new export job(s), newest {new[-1].id} (updatedAt {new[-1].updated_at_raw}): "
-            f"requesting {', '.join(table.name for table in selection)}"
-        )
-        return dg.SensorResult(
-            run_requests=[
-                dg.RunRequest(
-                    run_key=run_key(new),
-                    asset_selection=[table.asset_key for table in selection],
-                    tags={"gladly/newest_job": new[-1].id, "gladly/new_jobs": str(len(new))},
-                )
-            ],
-            cursor=advanced.serialize(),
-        )
+        except Exception as error:  # a setting pydantic refuses: say so, never raise
+            return dg.SkipReason(f"Gladly is not configured: {clip(gladly.redact(str(error)), 500)}")
+        try:
+            return evaluate(context, budget, tables)
+        except Exception as error:  # the sensor never raises: a tick that fails is a skip with its cause
+            cause = f"{type(error).__name__}: {error}"
+            return dg.SkipReason(f"The Gladly sensor could not evaluate this tick: {clip(gladly.redact(cause), 1000)}")
+        finally:
+            budget.close()
 
     @dg.sensor(
         name=SENSOR_NAME,
@@ -96,7 +72,7 @@ def build_export_jobs_sensor(
     def gladly_export_jobs_sensor(
         context: dg.SensorEvaluationContext, gladly: GladlyResource
     ) -> dg.SensorResult | dg.SkipReason:
-        result = evaluate(context, gladly)
+        result = tick(context, gladly)
         if not settings_notice:
             return result
         context.log.warning(settings_notice)
@@ -105,3 +81,53 @@ def build_export_jobs_sensor(
         return result
 
     return gladly_export_jobs_sensor
+
+
+def evaluate(
+    context: dg.SensorEvaluationContext, gladly: GladlyResource, tables: Sequence[GladlyTable]
+) -> dg.SensorResult | dg.SkipReason:
+    """One tick: list the jobs, compare them with the cursor, request a run for the new ones."""
+    seen = Cursor.deserialize(context.cursor)
+    try:
+        listed = gladly.list_jobs()
+    except GladlyConfigError as error:
+        return dg.SkipReason(
+            f"Gladly is not configured: {error} Set GLADLY_ORGANIZATION, GLADLY_AGENT_EMAIL and "
+            "GLADLY_API_TOKEN (and GLADLY_DOMAIN or GLADLY_BASE_URL if needed) for this code location."
+        )
+    except GladlyRetriesExhausted as error:
+        return dg.SkipReason(f"Cannot reach Gladly: {error}")
+    except GladlyResponseError as error:  # a body this client cannot use, a limit passed
+        return dg.SkipReason(f"Gladly's answer cannot be used: {error}")
+    except GladlyError as error:  # 401, 403, unknown organization: the settings need fixing
+        return dg.SkipReason(f"Gladly refused the request: {error}")
+    new = seen.pending(listed)
+    if not new:
+        newest = f"{listed[-1].id} (updatedAt {listed[-1].updated_at_raw})" if listed else "none"
+        return dg.SkipReason(
+            f"No new completed export job among the {len(listed)} Gladly lists; newest seen: {newest}, "
+            f"cursor at {iso(seen.last_job_updated_at) or 'start'}."
+        )
+    advanced = seen
+    for job in new:
+        advanced = advanced.advanced(job)
+    selection = tables_in(new, tables)
+    if not selection:
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(f"{len(new)} new export job(s), none with files."),
+            cursor=advanced.serialize(),
+        )
+    context.log.info(
+        f"{len(new)} new export job(s), newest {new[-1].id} (updatedAt {new[-1].updated_at_raw}): "
+        f"requesting {', '.join(table.name for table in selection)}"
+    )
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=run_key(new),
+                asset_selection=[table.asset_key for table in selection],
+                tags={"gladly/newest_job": new[-1].id, "gladly/new_jobs": str(len(new))},
+            )
+        ],
+        cursor=advanced.serialize(),
+    )

@@ -98,7 +98,7 @@ def test_resource_validates_before_any_request() -> None:
     # An unroutable answer would hang or fail differently: the error must come from validation.
     resource = GladlyResource(organization="evil.com/x", agent_email="a@example.com", api_token="tok-123456")
     with pytest.raises(GladlyConfigError):
-        resource.check_credentials()
+        resource.list_jobs()
     with pytest.raises(GladlyConfigError):
         GladlyResource(
             organization="myorg", agent_email="a@example.com", api_token="tok-123456", domain="evil.com"

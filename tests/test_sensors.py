@@ -1,5 +1,8 @@
 """The export-job sensor against the simulator over HTTP."""
 
+import base64
+import math
+import time
 from datetime import timedelta
 
 import dagster as dg
@@ -7,6 +10,7 @@ import pytest
 
 from gladly_assets.export_jobs import parse_instant
 from gladly_assets.sensors import build_export_jobs_sensor
+from gladly_assets.simulator.faults import hostile_jobs
 from gladly_assets.tables import TABLES, TABLES_BY_NAME
 
 from .helpers import gladly_resource, make_simulator
@@ -115,3 +119,82 @@ def test_settings_not_applied_are_named_on_every_tick(sim):
         second = sensor(context)
     assert isinstance(second, dg.SkipReason)
     assert second.skip_message.startswith("No new completed export job") and second.skip_message.endswith(notice)
+
+
+# ---- a tick never raises, and gives up well inside Dagster's 60 s sensor timeout -------------
+
+
+def assert_no_token(text: str, sim) -> None:
+    basic = base64.b64encode(f"{sim.agent_email}:{sim.api_token}".encode()).decode()
+    assert sim.api_token not in text and basic not in text and basic[20:30] not in text
+
+
+def test_a_base_url_with_a_line_break_gives_a_clear_skip(sim):
+    result = tick(sim, base_url=sim.base_url + "\nX-Injected: 1")
+    assert isinstance(result, dg.SkipReason) and "base_url" in result.skip_message
+
+
+def test_retry_after_nan_is_retried_not_raised(sim):
+    sim.faults.applies_to = "list"
+    sim.faults.retry_after = math.nan
+    sim.faults.rate_limit_burst = 1
+    result = tick(sim)
+    assert result.run_requests
+
+
+def test_out_of_range_and_hostile_jobs_never_raise(sim):
+    sim.faults.hostile_jobs = [
+        *hostile_jobs(),
+        {"id": "last-instant", "status": "COMPLETED", "updatedAt": "9999-12-31T23:59:59.999999Z", "files": []},
+    ]
+    sim.faults.hostile_job_lists = 1
+    result = tick(sim)
+    assert isinstance(result, (dg.SensorResult, dg.SkipReason))
+
+
+def test_a_corrupt_cursor_gives_a_skip_naming_the_cause(sim):
+    result = tick(sim, cursor="{not json")
+    assert isinstance(result, dg.SkipReason) and "could not evaluate" in result.skip_message
+
+
+def test_an_echoing_server_leaks_nothing_into_the_skip(sim):
+    sim.faults.applies_to = "list"
+    sim.faults.echo_padding = 260
+    sim.faults.echo_errors = [401]
+    result = tick(sim)
+    assert isinstance(result, dg.SkipReason) and "GLADLY_API_TOKEN" in result.skip_message
+    assert_no_token(result.skip_message, sim)
+
+
+def test_a_limit_gives_a_skip_naming_its_setting(sim):
+    result = tick(sim, max_jobs=2)
+    assert isinstance(result, dg.SkipReason) and "max_jobs" in result.skip_message
+
+
+def test_the_tick_lists_with_a_short_retry_budget(sim):
+    patient = gladly_resource(sim, max_attempts=10, backoff_initial_seconds=5, backoff_max_seconds=60)
+    budget = patient.with_budget(max_attempts=3, backoff_max_seconds=2.0, timeout_seconds=8.0, deadline_seconds=12.0)
+    assert (budget.max_attempts, budget.backoff_max_seconds, budget.max_retry_after_seconds) == (3, 2.0, 2.0)
+    assert (budget.timeout_seconds, budget.deadline_seconds, budget.backoff_initial_seconds) == (8.0, 12.0, 2.0)
+    assert budget.api_token == patient.api_token and budget.base_url == patient.base_url
+    # Never more patient than the resource it copies.
+    assert (
+        patient.with_budget(
+            max_attempts=99, backoff_max_seconds=99, timeout_seconds=999, deadline_seconds=999
+        ).max_attempts
+        == 10
+    )
+
+
+@pytest.mark.slow
+def test_a_stalled_gladly_gives_a_skip_well_inside_the_sensor_timeout(sim):
+    sim.faults.applies_to = "list"
+    sim.faults.stall_seconds = 60
+    sim.faults.stalls = 10
+    started = time.monotonic()
+    # The run's settings: 6 attempts of 60 s reads with backoff up to 60 s.
+    result = tick(sim, max_attempts=6, timeout_seconds=60, backoff_initial_seconds=1, backoff_max_seconds=60)
+    elapsed = time.monotonic() - started
+    assert isinstance(result, dg.SkipReason) and "Cannot reach Gladly" in result.skip_message
+    assert "3 attempts" in result.skip_message
+    assert elapsed < 45, elapsed

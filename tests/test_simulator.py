@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from gladly_assets.simulator import Faults, GladlySimulator
+from gladly_assets.simulator.faults import hostile_jobs
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ITEMS = "conversation_items.jsonl"
@@ -670,3 +672,80 @@ def test_cli_prints_the_environment_and_exits_cleanly_on_ctrl_c() -> None:
         _, stderr = process.communicate(timeout=10)
     assert process.returncode == 0
     assert "Traceback" not in stderr
+
+
+# --------------------------------------------------------------------------- a hostile server
+
+
+def test_echo_errors_put_the_request_headers_in_the_error_body(sim: GladlySimulator) -> None:
+    sim.faults.echo_errors, sim.faults.echo_padding = [418], 10
+    with client(sim) as http:
+        echoed, after = http.get("/export/jobs"), http.get("/export/jobs")
+    detail = echoed.json()["errors"][0]["detail"]
+    assert echoed.status_code == 418 and detail.startswith("." * 10 + " You sent: ")
+    assert "Authorization: Basic " in detail and after.status_code == 200
+
+
+def test_file_faults_replace_the_body(sim: GladlySimulator) -> None:
+    job = sim.jobs()[-1]
+    sim.faults.echo_files, sim.faults.html_files = 1, 1
+    with client(sim) as http:
+        echoed = http.get(file_url(job, CUSTOMERS))
+        html = http.get(file_url(job, CUSTOMERS))
+        real = http.get(file_url(job, CUSTOMERS))
+    assert echoed.headers["content-type"] == "application/x-ndjson"
+    assert any(line.startswith("Authorization: Basic ") for line in lines(echoed.content)[0]["request"])
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    assert html.content.startswith(b"<!DOCTYPE html>")
+    assert real.content == sim.file_bytes(job["id"], CUSTOMERS)
+    sim.faults.html_files, sim.faults.html_content_type = 1, None
+    with client(sim) as http:
+        assert "content-type" not in http.get(file_url(job, CUSTOMERS)).headers
+
+
+def test_hostile_jobs_join_the_next_job_list(sim: GladlySimulator) -> None:
+    sim.faults.hostile_job_lists = 1
+    with client(sim) as http:
+        hostile, normal = http.get("/export/jobs").json(), http.get("/export/jobs").json()
+    assert hostile[len(normal) :] == hostile_jobs() and hostile[: len(normal)] == normal
+
+
+def test_gzip_bomb_is_small_on_the_wire_and_huge_inflated(sim: GladlySimulator) -> None:
+    sim.faults.gzip_bomb_bytes, sim.faults.gzip_bombs = 8 << 20, 1
+    with client(sim) as http, http.stream("GET", "/export/jobs") as response:
+        wire = b"".join(response.iter_raw())
+    assert response.headers["content-encoding"] == "gzip" and len(wire) < 64 << 10
+    assert zlib.decompress(wire, 31) == b"\n" * (8 << 20)
+
+
+def test_an_endless_body_goes_on_until_the_client_hangs_up(sim: GladlySimulator) -> None:
+    job = sim.jobs()[-1]
+    sim.faults.applies_to, sim.faults.endless_bodies = "files", 1
+    received = 0
+    with client(sim) as http, http.stream("GET", file_url(job, ITEMS)) as response:
+        assert "content-length" not in response.headers
+        for chunk in response.iter_raw():
+            received += len(chunk)
+            if received > 20 * len(sim.file_bytes(job["id"], ITEMS)):
+                break
+    assert received > 20 * len(sim.file_bytes(job["id"], ITEMS))
+
+
+def test_a_drip_sends_one_byte_at_a_time(sim: GladlySimulator) -> None:
+    sim.faults.applies_to, sim.faults.drips, sim.faults.drip_seconds, sim.faults.drip_bytes = "list", 1, 0.02, 10
+    with client(sim) as http:
+        started = time.perf_counter()
+        dripped = http.get("/export/jobs")
+    assert dripped.json() == [] and time.perf_counter() - started >= 11 * 0.02  # a pause between bytes
+    assert sim.request_log[-1].bytes_sent == 12 and sim.request_log[-1].complete
+
+
+def test_a_short_body_closes_cleanly_before_its_content_length(sim: GladlySimulator) -> None:
+    job = sim.jobs()[-1]
+    sim.faults.short_bodies, sim.faults.short_body_bytes = 1, 100
+    with client(sim) as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            http.get(file_url(job, ITEMS))
+        assert http.get(file_url(job, ITEMS)).content == sim.file_bytes(job["id"], ITEMS)
+    short = sim.request_log[-2]
+    assert (short.status, short.bytes_sent, short.complete) == (200, 100, False)

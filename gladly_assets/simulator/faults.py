@@ -1,4 +1,6 @@
-"""Transport faults the simulator injects on demand: 429 bursts, 5xx, resets, stalls, expiry.
+"""Faults the simulator injects on demand: 429 bursts, 5xx, resets, stalls, expiry, and a
+hostile server's answers (echoed credentials, HTML pages, hostile jobs, compression bombs,
+endless, dripping and short bodies).
 
 Every fault is a countdown: a test sets, say, ``sim.faults.server_errors = [500, 502]``
 and the next two matching requests get those statuses, then the fault is spent.
@@ -11,12 +13,74 @@ options of ``GladlySimulator.complete_job`` instead.
 
 from __future__ import annotations
 
+import itertools
+import json
 import threading
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 APPLIES_TO = ("any", "files", "list", "reports")
 # What report requests answer, with 200, instead of their CSV (``report_bodies``).
 REPORT_BODIES = ("html", "json", "text")
+
+
+def hostile_jobs() -> list[object]:
+    """Job objects no real Gladly sends: ids that are paths, hold NUL or a line break, are too
+    long or not text; dates out of range or unreadable; a job dated far in the future (which
+    parses fine); a files field that is not a list; something that is not a job object."""
+    good = {"status": "COMPLETED", "updatedAt": "2026-01-01T00:00:00.000Z", "files": ["customers.jsonl"]}
+    return [
+        {**good, "id": "../../outside"},
+        {**good, "id": "/etc/passwd"},
+        {**good, "id": ".."},
+        {**good, "id": "nul\x00byte"},
+        {**good, "id": "line\nbreak"},
+        {**good, "id": "x" * 300},
+        {**good, "id": 12345},
+        {**good, "id": {"nested": True}},
+        {**good, "id": "year-99999", "updatedAt": "99999-01-01T00:00:00Z"},
+        {**good, "id": "past-datetime-max", "updatedAt": "9999-12-31T23:59:59-05:00"},
+        {**good, "id": "not-a-date", "updatedAt": "yesterday"},
+        {**good, "id": "bad-window", "parameters": {"startAt": "0000-01-01T00:00:00Z", "endAt": 7}},
+        {**good, "id": "files-not-a-list", "files": "customers.jsonl"},
+        {**good, "id": "status-not-text", "status": ["COMPLETED"]},
+        {**good, "id": "hostile-future-2099", "updatedAt": "2099-01-01T00:00:00.000Z"},
+        "not a job",
+    ]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A whole answer a fault sends instead of the real one (``Handler._send_answer``)."""
+
+    status: int
+    content_type: str | None
+    body: Iterable[bytes]
+    length: int | None  # the Content-Length sent; None: none, the connection closes after the body
+    headers: Mapping[str, str] = field(default_factory=dict)
+    drip_seconds: float = 0.0  # if set, the body goes out one byte at a time, this far apart
+
+
+def _header_lines(headers: Iterable[tuple[str, str]]) -> list[str]:
+    return [f"{name}: {value}" for name, value in headers]
+
+
+@lru_cache(maxsize=4)
+def _gzip_bomb(size: int) -> bytes:
+    """A gzip stream of ``size`` bytes of newlines: about a thousandth of that on the wire."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: with a gzip header
+    block = b"\n" * (1 << 20)
+    pieces = [compressor.compress(block) for _ in range(size // len(block))]
+    return b"".join([*pieces, compressor.compress(b"\n" * (size % len(block))), compressor.flush()])
+
+
+def _endless(is_file: bool) -> Iterator[bytes]:
+    line = b'{"id": "endless", "name": "again"}\n'
+    if is_file:
+        return itertools.repeat(line * 1000)
+    return itertools.chain([b"["], itertools.repeat(b'{"id": "endless"},' * 1000))
 
 
 @dataclass
@@ -45,6 +109,39 @@ class Faults:
     # The next N file downloads answer 404 and their job is gone from then on:
     # it expired between the listing and the download.
     expire_on_download: int = 0
+
+    # ---- a hostile server (or proxy) ----
+    # Statuses for the next matching requests, one each, whose error bodies echo the request's
+    # headers, Authorization included, after `echo_padding` characters of filler (so that the
+    # echo straddles wherever a client cuts an error message short).
+    echo_errors: list[int] = field(default_factory=list)
+    echo_padding: int = 250
+    # The next N file downloads answer 200 application/x-ndjson with a JSONL line echoing the
+    # request's headers, Authorization included.
+    echo_files: int = 0
+    # The next N file downloads answer 200 with a proxy's HTML page, sent as `html_content_type`
+    # (None leaves Content-Type out, so only the body gives it away).
+    html_files: int = 0
+    html_content_type: str | None = "text/html; charset=utf-8"
+    # The next N job lists also hold `hostile_jobs` (default: hostile_jobs()).
+    hostile_job_lists: int = 0
+    hostile_jobs: list[object] = field(default_factory=hostile_jobs)
+    # The next N matching requests answer 200 with Content-Encoding: gzip, whatever the client
+    # accepts, and a body that inflates to `gzip_bomb_bytes` of newlines.
+    gzip_bombs: int = 0
+    gzip_bomb_bytes: int = 64 << 20
+    # The next N matching requests answer 200 with no Content-Length and a body that never ends
+    # (JSONL lines for a file, an endless array for anything else) until the client hangs up.
+    endless_bodies: int = 0
+    # The next N matching requests answer 200 and send their body (`drip_bytes` of JSON
+    # whitespace, then a valid ending) one byte every `drip_seconds`.
+    drips: int = 0
+    drip_seconds: float = 1.0
+    drip_bytes: int = 1000
+    # The next N file downloads send their full Content-Length, then `short_body_bytes` of the
+    # body (None: half), then close the connection cleanly (FIN, not a reset).
+    short_bodies: int = 0
+    short_body_bytes: int | None = None
     # The next report requests, one each, answer 200 with this body instead of a CSV:
     # "html" (a sign-in page), "json" (a status object) or "text" ("Unexpected error occurred").
     report_bodies: list[str] = field(default_factory=list)
@@ -100,6 +197,55 @@ class Faults:
                 return True
             return False
 
+    def take_short_body(self, length: int) -> int | None:
+        """How many of a file's ``length`` bytes to send before a clean close, or None."""
+        with self._lock:
+            if self.short_bodies > 0:
+                self.short_bodies -= 1
+                wanted = length // 2 if self.short_body_bytes is None else self.short_body_bytes
+                return max(0, min(wanted, length - 1))
+            return None
+
+    def take_hostile_jobs(self) -> list[object]:
+        """The jobs to add to this job list (none once the countdown is spent)."""
+        with self._lock:
+            if self.hostile_job_lists > 0:
+                self.hostile_job_lists -= 1
+                return list(self.hostile_jobs)
+            return []
+
+    def take_answer(self, is_file: bool, headers: Iterable[tuple[str, str]]) -> Answer | None:
+        """A hostile answer due for this request (its ``headers`` as received), or None."""
+        with self._lock:
+            if self.echo_errors and self._matches(is_file):
+                status, *self.echo_errors = self.echo_errors
+                detail = "." * self.echo_padding + " You sent: " + "; ".join(_header_lines(headers))
+                body = json.dumps({"errors": [{"attr": "", "code": "echo", "detail": detail}]}).encode()
+                return Answer(int(status), "application/json", [body], len(body))
+            if self.echo_files and is_file:
+                self.echo_files -= 1
+                body = json.dumps({"id": "echo", "request": _header_lines(headers)}).encode() + b"\n"
+                return Answer(200, "application/x-ndjson", [body], len(body))
+            if self.html_files and is_file:
+                self.html_files -= 1
+                body = b"<!DOCTYPE html><html><body><h1>Proxy login</h1><p>Sign in to continue.</p></body></html>"
+                return Answer(200, self.html_content_type, [body], len(body))
+            if self.gzip_bombs and self._matches(is_file):
+                self.gzip_bombs -= 1
+                body = _gzip_bomb(self.gzip_bomb_bytes)
+                content_type = "application/x-ndjson" if is_file else "application/json"
+                return Answer(200, content_type, [body], len(body), {"Content-Encoding": "gzip"})
+            if self.endless_bodies and self._matches(is_file):
+                self.endless_bodies -= 1
+                return Answer(200, "application/x-ndjson" if is_file else "application/json", _endless(is_file), None)
+            if self.drips and self._matches(is_file):
+                self.drips -= 1
+                ending = b'{"id": "drip"}\n' if is_file else b"[]"
+                body = b" " * self.drip_bytes + ending
+                content_type = "application/x-ndjson" if is_file else "application/json"
+                return Answer(200, content_type, [body], len(body), drip_seconds=self.drip_seconds)
+            return None
+
     def take_report_body(self) -> str | None:
         with self._lock:
             if self.report_bodies:
@@ -111,7 +257,10 @@ class Faults:
         """Cancel every pending fault."""
         with self._lock:
             self.rate_limit_burst = self.resets = self.stalls = self.expire_on_download = 0
+            self.echo_files = self.html_files = self.hostile_job_lists = self.gzip_bombs = 0
+            self.endless_bodies = self.drips = self.short_bodies = 0
             self.server_errors = []
+            self.echo_errors = []
             self.report_bodies = []
 
     @property
@@ -123,5 +272,13 @@ class Faults:
             or self.resets
             or (self.stalls and self.stall_seconds)
             or self.expire_on_download
+            or self.echo_errors
+            or self.echo_files
+            or self.html_files
+            or self.hostile_job_lists
+            or self.gzip_bombs
+            or self.endless_bodies
+            or self.drips
+            or self.short_bodies
             or self.report_bodies
         )

@@ -2,7 +2,7 @@
 
 One request runs through the same gates as at Gladly, in this order:
 organization (404) -> rate limit (429) -> injected faults (429, 5xx) ->
-Basic auth (401, 403) -> route. Files are sent with ``socket.sendfile`` so a
+a hostile server's answers (``Faults.take_answer``) -> Basic auth (401, 403) -> route. Files are sent with ``socket.sendfile`` so a
 multi-GB file streams at disk/loopback speed with flat memory.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .faults import Faults
+from .faults import Answer, Faults
 from .jobs import RETENTION, STATUSES, Job, parse_instant
 from .reports import REPORTS_PATH, Response, serves
 
@@ -246,6 +246,10 @@ class Handler(BaseHTTPRequestHandler):
         if status is not None:
             self._json(status, error_body("Something went wrong; try again"))
             return
+        answer = faults.take_answer(is_file, self.headers.items()) if not is_report else None
+        if answer is not None:
+            self._send_answer(answer)
+            return
         who = sim.authenticate(self.headers.get("Authorization"))
         if who is None:
             self._json(401, error_body("Invalid agent email or API token"))
@@ -313,7 +317,7 @@ class Handler(BaseHTTPRequestHandler):
             and start <= job.updated_at
             and (end is None or job.updated_at < end)
         ]
-        self._json(200, jobs)
+        self._json(200, jobs + self.sim.faults.take_hostile_jobs())
         return None
 
     def _get_job(self, job_id: str) -> None:
@@ -361,11 +365,12 @@ class Handler(BaseHTTPRequestHandler):
                     self.response_headers["Content-Range"] = f"bytes {first}-{last}/{size}"
         length = max(0, last - first + 1)
         reset_after = sim.faults.take_reset() if self.method == "GET" else None
+        short = sim.faults.take_short_body(length) if self.method == "GET" and reset_after is None else None
         self._start(status, "application/x-ndjson", length)
         if self.method == "HEAD":
             self.complete = True
             return None
-        to_send = length if reset_after is None else min(length, reset_after)
+        to_send = min([length, *(cut for cut in (reset_after, short) if cut is not None)])
         with open(path, "rb") as source:
             offset = first
             while self.bytes_sent < to_send:
@@ -377,17 +382,23 @@ class Handler(BaseHTTPRequestHandler):
         self.complete = self.bytes_sent == length
         if reset_after is not None:
             self._abort()
+        if short is not None:
+            self.close_connection = True  # a clean close (FIN) that leaves the body short
         return None
 
     # ------------------------------------------------------------------ responses
 
-    def _start(self, status: int, content_type: str | None, length: int) -> None:
-        """Status line and headers, then the stall fault if one is due."""
+    def _start(self, status: int, content_type: str | None, length: int | None) -> None:
+        """Status line and headers, then the stall fault if one is due. Without a ``length``
+        the body ends when the connection closes."""
         self.status, self.started = status, True
         self.send_response(status)
         if content_type is not None:
             self.send_header("Content-Type", content_type)
-        if status != 204:
+        if length is None:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        elif status != 204:
             self.send_header("Content-Length", str(length))
         for name, value in self.response_headers.items():
             self.send_header(name, value)
@@ -404,6 +415,29 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
             self.bytes_sent = len(body)
         self.complete = True
+
+    def _send_answer(self, answer: Answer) -> None:
+        """A hostile answer from ``Faults.take_answer``: sent as told, dripped or endless."""
+        self.response_headers.update(answer.headers)
+        self._start(answer.status, answer.content_type, answer.length)
+        if self.method == "HEAD":
+            self.complete = True
+            return
+        for piece in answer.body:
+            if self.sim.stopping:
+                break
+            if answer.drip_seconds:
+                for i in range(len(piece)):
+                    self.wfile.write(piece[i : i + 1])
+                    self.wfile.flush()
+                    self.bytes_sent += 1
+                    self.sim.pause(answer.drip_seconds)
+                    if self.sim.stopping:
+                        break
+            else:
+                self.wfile.write(piece)
+                self.bytes_sent += len(piece)
+        self.complete = answer.length is not None and self.bytes_sent == answer.length
 
     def _send(self, response: Response) -> None:
         """A response built outside the handler (reports); ``reset_after`` cuts its body short."""
