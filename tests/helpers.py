@@ -18,7 +18,6 @@ from gladly_assets.simulator import GladlySimulator
 from gladly_assets.tables import TABLES, GladlyTable
 
 FROZEN_NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
-ASSETS = build_gladly_assets()
 
 
 def make_simulator(**options) -> GladlySimulator:
@@ -49,10 +48,12 @@ def materialize(
     selection=None,
     raise_on_error: bool = True,
     gladly: GladlyResource | None = None,
+    clock=None,
     **resource_overrides,
 ) -> dg.ExecuteInJobResult:
+    """The real assets, judging future-dated jobs by the simulator's clock (default) or ``clock``."""
     return dg.materialize(
-        [ASSETS],
+        [build_gladly_assets(clock=clock or sim.now)],
         instance=instance,
         resources={
             "gladly": gladly or gladly_resource(sim, **resource_overrides),

@@ -14,6 +14,7 @@ import dagster as dg
 import duckdb
 import psutil
 
+from gladly_assets import metadata_keys as keys
 from gladly_assets.tables import TABLES_BY_NAME
 
 from .helpers import assert_tables_match, make_simulator, materialize, table_rows
@@ -81,9 +82,9 @@ def test_a_job_that_expires_before_download_is_reported_lost_and_the_rest_applie
 
         assert result.success
         metadata = instance.get_latest_materialization_event(ITEMS.asset_key).asset_materialization.metadata
-        assert metadata["jobs_expired"].value == [doomed["id"]]
-        assert [job["id"] for job in metadata["jobs_applied"].value] == [survivor["id"]]
-        assert metadata["retention_gap"].value and "expired" in metadata["retention_gap"].value[0]["reason"]
+        assert metadata[keys.JOBS_EXPIRED].value == [doomed["id"]]
+        assert [job["id"] for job in metadata[keys.JOBS_APPLIED].value] == [survivor["id"]]
+        assert metadata[keys.RETENTION_GAP].value and "expired" in metadata[keys.RETENTION_GAP].value[0]["reason"]
         # Exactly one attempt at the expired file: a 404 is final, not retried.
         assert len([r for r in sim.request_log if doomed["id"] in r.path]) == 1
 

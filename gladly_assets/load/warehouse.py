@@ -59,6 +59,11 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+def stage_name(target: str) -> str:
+    """The staging table a load into ``target`` fills before it merges."""
+    return f"_load_{target}"
+
+
 def _duckdb_type(dtype: pl.DataType, is_json: bool) -> str | None:
     """The column type for a Polars dtype; None for an all-null column."""
     if is_json:
@@ -181,6 +186,12 @@ class Warehouse:
         self._drop(name)
         return name
 
+    def discard_work_tables(self, table: GladlyTable) -> None:
+        """Drop what a failed load or rebuild of ``table`` left: its staging and rebuild tables."""
+        rebuild = self.rebuild_name(table)
+        for name in (stage_name(table.name), stage_name(rebuild), rebuild):
+            self._drop(name)
+
     def finish_rebuild(self, table: GladlyTable) -> None:
         """Swap the rebuilt table in, in one transaction."""
         name = self.rebuild_name(table)
@@ -281,7 +292,7 @@ class Warehouse:
 
     def _create_stage(self, target: str) -> str:
         """An empty copy of the table's columns (left over from a killed load: replaced)."""
-        stage = f"_load_{target}"
+        stage = stage_name(target)
         self._drop(stage)
         self.conn.execute(f"CREATE TABLE {self._table_ref(stage)} AS FROM {self._table_ref(target)} LIMIT 0")
         return stage
