@@ -168,23 +168,26 @@ class TableSync:
     def _apply_all(self, with_file: list[ExportJob], target: str | None) -> None:
         # Scratch files are named by position: a job id is the server's text, never a path.
         numbers = {id(job): number for number, job in enumerate(with_file, 1)}
-        with tempfile.TemporaryDirectory(prefix="gladly-") as scratch:
-            for job in self.plan.jobs:
-                covers = True
-                if id(job) in numbers:
-                    number = numbers[id(job)]
-                    path = Path(scratch) / f"{number}.jsonl"
-                    covers = self._apply(job, f"{number}/{len(with_file)}", path, target)
-                self.outcome.cursor = self.outcome.cursor.advanced(job, covers=covers)
-                if not covers:
-                    self.outcome.cursor = replace(
-                        self.outcome.cursor,
-                        coverage=self.outcome.cursor.coverage.explain(
-                            job.window_start or job.updated_at,
-                            job.window_end or job.updated_at,
-                            f"export job {printable(job.id)} expired before its file could be downloaded",
-                        ),
-                    )
+        try:
+            with tempfile.TemporaryDirectory(prefix="gladly-") as scratch:
+                for job in self.plan.jobs:
+                    covers = True
+                    if id(job) in numbers:
+                        number = numbers[id(job)]
+                        path = Path(scratch) / f"{number}.jsonl"
+                        covers = self._apply(job, f"{number}/{len(with_file)}", path, target)
+                    self.outcome.cursor = self.outcome.cursor.advanced(job, covers=covers)
+        finally:
+            self._explain_expired()
+
+    def _explain_expired(self) -> None:
+        """Name the expired jobs in the lost windows they leave."""
+        coverage = self.outcome.cursor.coverage
+        for job in self.outcome.expired:
+            if job.window_start is not None and job.window_end is not None:
+                reason = f"export job {printable(job.id)} expired before its file could be downloaded"
+                coverage = coverage.explain(job.window_start, job.window_end, reason)
+        self.outcome.cursor = replace(self.outcome.cursor, coverage=coverage)
 
     def _discard_work_tables(self) -> None:
         try:

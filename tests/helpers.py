@@ -49,6 +49,7 @@ def materialize(
     raise_on_error: bool = True,
     gladly: GladlyResource | None = None,
     clock=None,
+    tags=None,
     **resource_overrides,
 ) -> dg.ExecuteInJobResult:
     """The real assets, judging future-dated jobs by the simulator's clock (default) or ``clock``."""
@@ -62,6 +63,7 @@ def materialize(
         run_config={"ops": {"gladly_tables": {"config": {"full_refresh": True}}}} if full_refresh else None,
         selection=selection,
         raise_on_error=raise_on_error,
+        tags=tags,
     )
 
 
