@@ -208,6 +208,8 @@ class Cursor:
             return parse_instant(text) if text else None
 
         recent = keys.read(metadata, keys.RECENT_JOBS) or {}
+        if keys.RECENT_JOBS not in metadata:  # the old layout kept the ids themselves
+            recent = {job_key(job_id): at for job_id, at in recent.items()}
         holes = [LostWindow.from_json(window) for window in keys.read(metadata, keys.RETENTION_GAP) or []]
         until = instant(keys.COVERED_UNTIL)
         since = instant(keys.COVERED_FROM)
@@ -217,7 +219,7 @@ class Cursor:
             until = max(hole.end for hole in holes)
         return cls(
             last_job_updated_at=instant(keys.LAST_JOB_UPDATED_AT),
-            recent_jobs={job_key(job_id): parse_instant(at) for job_id, at in recent.items()},
+            recent_jobs={key: parse_instant(at) for key, at in recent.items()},
             coverage=Coverage.of(since, until, holes),
         )
 
