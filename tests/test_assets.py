@@ -11,8 +11,8 @@ from datetime import timedelta
 import duckdb
 import pytest
 
-from gladly_assets.assets import build_gladly_assets
 from gladly_assets import metadata_keys as keys
+from gladly_assets.assets import build_gladly_assets
 from gladly_assets.cursor import Cursor
 from gladly_assets.errors import GladlyRetriesExhausted
 from gladly_assets.export_jobs import parse_instant
@@ -62,7 +62,9 @@ def test_first_run_loads_every_job_and_reports_metadata(sim, instance, db):
     assert metadata["dagster/row_count"].value == len(table_rows(db, CUSTOMERS))
     assert metadata[keys.MODE].value == "initial"
     assert len(metadata[keys.JOBS_APPLIED].value) == 14
-    assert metadata[keys.BYTES_DOWNLOADED].value == sum(len(sim.file_bytes(job["id"], "customers.jsonl")) for job in jobs)
+    assert metadata[keys.BYTES_DOWNLOADED].value == sum(
+        len(sim.file_bytes(job["id"], "customers.jsonl")) for job in jobs
+    )
     newest = max(parse_instant(job["updatedAt"]) for job in jobs)
     assert Cursor.from_metadata(keys.latest_metadata(instance, CUSTOMERS.asset_key)).last_job_updated_at == newest
     assert "| id" in metadata[keys.PREVIEW].value

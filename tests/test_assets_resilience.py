@@ -88,7 +88,9 @@ def test_a_job_that_expires_before_download_is_reported_lost_and_the_rest_applie
         assert [job["id"] for job in metadata[keys.JOBS_APPLIED].value] == [survivor["id"]]
         (lost,) = metadata[keys.RETENTION_GAP].value
         window = doomed["parameters"]
-        assert [parse_instant(lost[k]) for k in ("from", "to")] == [parse_instant(window[k]) for k in ("startAt", "endAt")]
+        assert [parse_instant(lost[k]) for k in ("from", "to")] == [
+            parse_instant(window[k]) for k in ("startAt", "endAt")
+        ]
         assert doomed["id"] in lost["reason"] and "expired" in lost["reason"]
         # Exactly one attempt at the expired file: a 404 is final, not retried.
         assert len([r for r in sim.request_log if doomed["id"] in r.path]) == 1

@@ -29,9 +29,9 @@ import psutil
 import pytest
 
 from gladly_assets.checks import ID_IS_UNIQUE, NO_REJECTED_LINES, NO_RETENTION_GAP
-from gladly_assets.metadata_keys import LAST_JOB_UPDATED_AT, MODE
 from gladly_assets.demo import dagster_dev_command, prepare_dagster_home
 from gladly_assets.export_jobs import parse_instant
+from gladly_assets.metadata_keys import LAST_JOB_UPDATED_AT, MODE
 from gladly_assets.sensors import SENSOR_NAME
 from gladly_assets.tables import TABLES
 

@@ -184,7 +184,9 @@ def test_a_future_dated_job_is_deferred_and_never_moves_the_cursor(ahead, deferr
 
 
 def test_a_cursor_already_in_the_future_rebuilds_from_what_is_listed():
-    poisoned = previous(D["d0"], ExportJob("2099", "COMPLETED", datetime(2099, 1, 1, tzinfo=UTC), "", (), None, None, None))
+    poisoned = previous(
+        D["d0"], ExportJob("2099", "COMPLETED", datetime(2099, 1, 1, tzinfo=UTC), "", (), None, None, None)
+    )
     plan = plan_sync(CUSTOMERS, poisoned, [D["d0"], D["d1"]], 10, False, NOW)
     assert plan.mode == "reload" and "ahead of this machine's clock" in plan.reason
     assert [j.id for j in plan.jobs] == ["d0", "d1"]
