@@ -120,7 +120,9 @@ def build_gladly_assets(
                     except _INTERRUPTS:
                         raise
                     except BaseException as error:
-                        context.log.exception(f"{table.qualified_name}: sync failed: {printable(error, 500)}")
+                        context.log.exception(
+                            f"{table.qualified_name}: sync failed: {type(error).__name__}: {printable(error, 500)}"
+                        )
                         failed.append(f"{table.name} ({type(error).__name__}: {printable(error, 300)})")
                         continue
                 results = evaluate_checks(table, checks[table.asset_key], materialized or metadata, warehouse)

@@ -151,6 +151,9 @@ class TableSync:
         )
         try:
             target = self.warehouse.start_rebuild(table) if rebuild else None
+            if target is None:
+                # A table with no file yet exists empty, so that what is recorded describes a real table.
+                self.warehouse.ensure_table(table)
             self._apply_all(with_file, target)
             if target is not None:
                 self.warehouse.finish_rebuild(table)

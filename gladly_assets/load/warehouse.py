@@ -186,6 +186,10 @@ class Warehouse:
         self._drop(name)
         return name
 
+    def ensure_table(self, table: GladlyTable) -> None:
+        """Create the table with its declared columns if it does not exist (no job had its file yet)."""
+        self._create_if_missing(table.name, table)
+
     def discard_work_tables(self, table: GladlyTable) -> None:
         """Drop what a failed load or rebuild of ``table`` left: its staging and rebuild tables."""
         rebuild = self.rebuild_name(table)
