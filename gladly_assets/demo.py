@@ -22,11 +22,14 @@ from pathlib import Path
 from gladly_assets.simulator import GladlySimulator
 
 # The demo's own Dagster instance: one DuckDB writer at a time (the pool every
-# asset and DuckDB check claims), freshness policies evaluated.
+# asset and DuckDB check claims), failed runs retried (the sensor's runs ask for it),
+# freshness policies evaluated.
 DAGSTER_YAML = """\
 concurrency:
   pools:
     default_limit: 1
+run_retries:
+  enabled: true
 freshness:
   enabled: true
 telemetry:

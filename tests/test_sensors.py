@@ -165,3 +165,11 @@ def test_unreachable_gladly_gives_a_clear_skip(sim, instance):
         closed_url = stopped.base_url
     result = tick(sim, instance, base_url=closed_url, max_attempts=2)  # nothing listens there any more
     assert isinstance(result, dg.SkipReason) and "Cannot reach Gladly" in result.skip_message
+
+
+def test_the_demo_instance_retries_the_sensors_failed_runs(tmp_path):
+    from gladly_assets.demo import prepare_dagster_home
+
+    home = prepare_dagster_home(tmp_path / "dagster_home")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.run_retries_enabled
