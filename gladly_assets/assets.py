@@ -105,7 +105,7 @@ def build_gladly_assets(
         if selected:
             context.log.info(
                 f"Gladly lists {len(listed)} completed export job(s)"
-                + (f", newest updatedAt {listed[-1].updated_at_raw}" if listed else "")
+                + (f", newest updatedAt {printable(listed[-1].updated_at_raw)}" if listed else "")
             )
         Path(duckdb.database).parent.mkdir(parents=True, exist_ok=True)
         failed: list[str] = []

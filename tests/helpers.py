@@ -12,6 +12,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from gladly_assets.assets import build_gladly_assets
+from gladly_assets.errors import GladlyRetriesExhausted
 from gladly_assets.export_jobs import parse_instant
 from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.simulator import GladlySimulator
@@ -37,6 +38,27 @@ def gladly_resource(sim: GladlySimulator, **overrides) -> GladlyResource:
         "backoff_max_seconds": 0.05,
     }
     return GladlyResource(**{**settings, **overrides})
+
+
+class GladlyDownOnOneJob(GladlyResource):
+    """Gladly failing for good on one job's files: an outage the simulator cannot aim at one job."""
+
+    failing_job_id: str
+
+    def download_file(self, job, file_name, dest, on_progress=None):
+        if job.id == self.failing_job_id:
+            raise GladlyRetriesExhausted("GET ... failed after 6 attempts; last error: HTTP 503", 6)
+        return super().download_file(job, file_name, dest, on_progress)
+
+
+def down_on(sim: GladlySimulator, job_id: str) -> GladlyResource:
+    return GladlyDownOnOneJob(
+        organization=sim.organization,
+        agent_email=sim.agent_email,
+        api_token=sim.api_token,
+        base_url=sim.base_url,
+        failing_job_id=job_id,
+    )
 
 
 def materialize(

@@ -14,12 +14,10 @@ import pytest
 from gladly_assets import metadata_keys as keys
 from gladly_assets.assets import build_gladly_assets
 from gladly_assets.cursor import Cursor
-from gladly_assets.errors import GladlyRetriesExhausted
 from gladly_assets.export_jobs import parse_instant
-from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.tables import TABLES, TABLES_BY_NAME
 
-from .helpers import assert_tables_match, column_types, materialize, table_rows
+from .helpers import assert_tables_match, column_types, down_on, materialize, table_rows
 
 CUSTOMERS = TABLES_BY_NAME["customers"]
 
@@ -240,30 +238,13 @@ def test_asset_graph_shape():
     assert assets.op.pool == "gladly_duckdb"
 
 
-class GladlyDownOnOneJob(GladlyResource):
-    """Gladly failing for good on one job's files: an outage the simulator cannot aim at one job."""
-
-    failing_job_id: str
-
-    def download_file(self, job, file_name, dest, on_progress=None):
-        if job.id == self.failing_job_id:
-            raise GladlyRetriesExhausted("GET ... failed after 6 attempts; last error: HTTP 503", 6)
-        return super().download_file(job, file_name, dest, on_progress)
-
-
 def test_a_run_failing_part_way_keeps_the_jobs_it_committed(sim, instance, db):
     materialize(sim, instance, db, selection=[CUSTOMERS.asset_key])
     sim.advance(timedelta(hours=1))
     committed = sim.complete_job()
     sim.advance(timedelta(hours=1))
     failing = sim.complete_job()
-    flaky = GladlyDownOnOneJob(
-        organization=sim.organization,
-        agent_email=sim.agent_email,
-        api_token=sim.api_token,
-        base_url=sim.base_url,
-        failing_job_id=failing["id"],
-    )
+    flaky = down_on(sim, failing["id"])
 
     result = materialize(sim, instance, db, selection=[CUSTOMERS.asset_key], gladly=flaky, raise_on_error=False)
 

@@ -19,12 +19,11 @@ import gladly_assets.sync
 from gladly_assets import metadata_keys as keys
 from gladly_assets.checks import NO_RETENTION_GAP
 from gladly_assets.cursor import Cursor
-from gladly_assets.errors import GladlyRetriesExhausted
 from gladly_assets.export_jobs import parse_instant
 from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.tables import TABLES, TABLES_BY_NAME
 
-from .helpers import assert_tables_match, expected_tables, make_simulator, materialize, table_rows
+from .helpers import assert_tables_match, down_on, expected_tables, make_simulator, materialize, table_rows
 
 CUSTOMERS = TABLES_BY_NAME["customers"]
 ITEMS = TABLES_BY_NAME["conversation_items"]
@@ -139,25 +138,6 @@ def test_a_future_dated_job_waits_for_the_clock_and_never_hides_later_jobs(sim, 
     assert materialize(sim, instance, db, selection=[CUSTOMERS.asset_key]).success
     assert {job_id for job_id, _ in sim.downloads()} == {future["id"]}
     assert cursor_of(instance, CUSTOMERS).last_job_updated_at == parse_instant(future["updatedAt"])
-
-
-class GladlyDownOnOneJob(GladlyResource):
-    failing_job_id: str
-
-    def download_file(self, job, file_name, dest, on_progress=None):
-        if job.id == self.failing_job_id:
-            raise GladlyRetriesExhausted("GET ... failed after 6 attempts; last error: HTTP 503", 6)
-        return super().download_file(job, file_name, dest, on_progress)
-
-
-def down_on(sim, job_id: str) -> GladlyResource:
-    return GladlyDownOnOneJob(
-        organization=sim.organization,
-        agent_email=sim.agent_email,
-        api_token=sim.api_token,
-        base_url=sim.base_url,
-        failing_job_id=job_id,
-    )
 
 
 @pytest.mark.parametrize("how", ["full_refresh", "reload"])
