@@ -484,15 +484,6 @@ def make_simulator(data_dir: Path):
     ).start()
 
 
-def gladly_settings(sim) -> dict:
-    return {
-        "organization": sim.organization,
-        "agent_email": sim.agent_email,
-        "api_token": sim.api_token,
-        "base_url": sim.base_url,
-    }
-
-
 class CustomerMaker:
     """Customer records shaped like the simulator's (its own records are the templates), with
     ids of our choosing: the simulator's world only exports customers its conversations touch."""
@@ -591,7 +582,7 @@ def timeline(
     state = {
         "gladly": {
             "kind": "gladly",
-            "gladly": gladly_settings(sim),
+            "gladly": sim.client_settings(),
             "db": str(workdir / "gladly-assets.duckdb"),
             "state": str(workdir / "dagster-materializations.json"),
         },
@@ -840,7 +831,7 @@ def memory(bench: Bench, results: Results, data_dir: Path) -> None:
             size = sim.file_path(job["id"], f"{ITEMS_TABLE}.jsonl").stat().st_size
             result = bench.run_child(
                 f"memory: gladly-assets at {rows:,} rows",
-                {"kind": "gladly", "gladly": gladly_settings(sim), "db": str(db), "tables": [ITEMS_TABLE]},
+                {"kind": "gladly", "gladly": sim.client_settings(), "db": str(db), "tables": [ITEMS_TABLE]},
             )
             result["bytes"] = size
             results.memory[rows] = result

@@ -47,10 +47,7 @@ def demo_environment(simulator: GladlySimulator, home: Path, database: Path, sen
     return {
         **os.environ,
         "DAGSTER_HOME": str(home.resolve()),
-        "GLADLY_BASE_URL": simulator.base_url,
-        "GLADLY_ORGANIZATION": simulator.organization,
-        "GLADLY_AGENT_EMAIL": simulator.agent_email,
-        "GLADLY_API_TOKEN": simulator.api_token,
+        **simulator.client_environment(),
         "GLADLY_EXPORT_FREQUENCY": "HOURLY",
         "GLADLY_DUCKDB_PATH": str(database.resolve()),
         "GLADLY_SENSOR_DEFAULT_STATUS": "RUNNING",

@@ -29,10 +29,7 @@ def make_simulator(**options) -> GladlySimulator:
 
 def gladly_resource(sim: GladlySimulator, **overrides) -> GladlyResource:
     settings = {
-        "organization": sim.organization,
-        "agent_email": sim.agent_email,
-        "api_token": sim.api_token,
-        "base_url": sim.base_url,
+        **sim.client_settings(),
         # Tests should not sleep for real backoff.
         "backoff_initial_seconds": 0.01,
         "backoff_max_seconds": 0.05,
@@ -52,13 +49,7 @@ class GladlyDownOnOneJob(GladlyResource):
 
 
 def down_on(sim: GladlySimulator, job_id: str) -> GladlyResource:
-    return GladlyDownOnOneJob(
-        organization=sim.organization,
-        agent_email=sim.agent_email,
-        api_token=sim.api_token,
-        base_url=sim.base_url,
-        failing_job_id=job_id,
-    )
+    return GladlyDownOnOneJob(**sim.client_settings(), failing_job_id=job_id)
 
 
 def materialize(

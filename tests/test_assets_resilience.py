@@ -112,10 +112,7 @@ def _cli_env(sim, tmp_path) -> dict[str, str]:
     return {
         **os.environ,
         "DAGSTER_HOME": str(home),
-        "GLADLY_BASE_URL": sim.base_url,
-        "GLADLY_ORGANIZATION": sim.organization,
-        "GLADLY_AGENT_EMAIL": sim.agent_email,
-        "GLADLY_API_TOKEN": sim.api_token,
+        **sim.client_environment(),
         "GLADLY_DUCKDB_PATH": str(tmp_path / "gladly.duckdb"),
     }
 

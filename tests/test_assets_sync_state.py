@@ -80,10 +80,7 @@ def test_hostile_job_ids_never_reach_a_path_and_are_escaped_in_logs_and_metadata
     ]
     real_ids = [job["id"] for job in sim.jobs()][-len(hostile) :]
     gladly = RelabellingGladly(
-        organization=sim.organization,
-        agent_email=sim.agent_email,
-        api_token=sim.api_token,
-        base_url=sim.base_url,
+        **sim.client_settings(),
         hostile_ids=dict(zip(real_ids, hostile, strict=True)),
         destinations=[],
     )

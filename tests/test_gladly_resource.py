@@ -254,6 +254,7 @@ def test_connection_reset_mid_file_resumes_with_range(
 ) -> None:
     # Megabytes, so that the client has read part of the body before the RST arrives
     # (a reset discards whatever still sits unread in the socket buffer).
+    simulator.ranges = True  # Gladly documents no ranges: resuming is tested on the simulator's option
     job = simulator.complete_job(conversation_items=10_000)
     name = "conversation_items.jsonl"
     body = simulator.file_bytes(job["id"], name)
@@ -332,10 +333,7 @@ def test_jobs_older_than_retention_are_gone(tmp_path: Path) -> None:
     # The shared fixture follows real time; retention needs a clock that can move.
     with GladlySimulator(seed=7, now=datetime(2026, 11, 20, 12, tzinfo=UTC)) as sim:
         gladly = GladlyResource(
-            organization=sim.organization,
-            agent_email=sim.agent_email,
-            api_token=sim.api_token,
-            base_url=sim.base_url,
+            **sim.client_settings(),
             backoff_initial_seconds=0.01,
             backoff_max_seconds=0.05,
         )

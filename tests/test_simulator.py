@@ -12,6 +12,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import httpx
 import pytest
@@ -26,9 +27,10 @@ CONTENT_TYPES = {
     "CHAT_MESSAGE", "EMAIL", "PHONE_CALL", "VOICEMAIL", "SMS", "CONVERSATION_NOTE", "CONVERSATION_STATUS_CHANGE",
     "TOPIC_CHANGE", "CUSTOMER_ACTIVITY", "FACEBOOK_MESSAGE", "INSTAGRAM_DIRECT", "WHATSAPP",
 }  # fmt: skip
+UNLISTED_CONTENT_TYPES = {"VOICE_AI_MESSAGE", "TWITTER"}  # in the item API, not in the export's list
 ACTOR_TYPES = {"AGENT", "API", "AUTOMATION", "CUSTOMER", "INTERNAL", "EXTERNAL", "SYSTEM"}
 GLADLY_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
-RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.(\d{2,9})Z$")
 
 
 @pytest.fixture
@@ -58,28 +60,33 @@ def file_url(job: dict, name: str) -> str:
 # --------------------------------------------------------------------------- listing
 
 
-def test_history_lists_fourteen_daily_jobs_and_one_in_progress(sim: GladlySimulator) -> None:
+def test_history_lists_fourteen_daily_jobs_then_one_in_progress_and_one_pending(sim: GladlySimulator) -> None:
     with client(sim) as http:
         response = http.get("/export/jobs")
         completed = http.get("/export/jobs", params={"status": "COMPLETED"}).json()
         running = http.get("/export/jobs", params={"status": "IN_PROGRESS"}).json()
+        pending = http.get("/export/jobs", params={"status": "PENDING"}).json()
     assert response.status_code == 200
     everything = response.json()
     assert isinstance(everything, list)  # a bare array, no envelope
-    assert len(completed) == 14 and len(running) == 1 and len(everything) == 15
+    assert len(completed) == 14 and len(running) == 1 and len(pending) == 1 and len(everything) == 16
     assert completed == sim.jobs("COMPLETED")
     for job in completed:
         assert GLADLY_ID.match(job["id"]) and GLADLY_ID.match(job["scheduleId"])
         start, end = instant(job["parameters"]["startAt"]), instant(job["parameters"]["endAt"])
-        assert end - start == timedelta(days=1) and start.hour == 0
+        # Windows run from the schedule's time of day (in the UTC night) to the next day's same instant.
+        assert end - start == timedelta(days=1) and start.time() != datetime.min.time() and start.hour < 5
+        assert RFC3339.match(job["parameters"]["startAt"]) and RFC3339.match(job["updatedAt"])
         assert timedelta(0) < instant(job["updatedAt"]) - end < timedelta(minutes=30)
         assert job["files"] == ALL_FILES and job["parameters"]["type"] == "CONVERSATIONS"
         assert instant(job["updatedAt"]) <= NOW
-    windows = sorted(instant(job["parameters"]["startAt"]) for job in completed)
-    assert windows == [NOW.replace(hour=0) - timedelta(days=k) for k in range(14, 0, -1)]
-    assert running[0]["files"] == [] and running[0]["parameters"]["startAt"] == "2026-11-20T00:00:00.000Z"
-    # Gladly's updatedAt carries 3 to 9 fraction digits.
-    assert {len(job["updatedAt"].split(".")[1]) - 1 for job in completed} >= {3, 9}
+    windows = [(job["parameters"]["startAt"], job["parameters"]["endAt"]) for job in completed]
+    assert all(previous[1] == following[0] for previous, following in pairwise(windows))  # contiguous
+    assert windows[-1][1] < "2026-11-20T06" and running[0]["parameters"]["startAt"] == windows[-1][1]
+    assert running[0]["files"] == [] and pending[0]["files"] == []
+    assert pending[0]["parameters"]["startAt"] == running[0]["parameters"]["endAt"]
+    # Gladly's updatedAt carries 2 to 9 fraction digits.
+    assert len({len(RFC3339.match(job["updatedAt"])[1]) for job in completed}) > 1
 
 
 def test_hourly_history_has_336_jobs_and_quiet_empty_windows() -> None:
@@ -88,14 +95,18 @@ def test_hourly_history_has_336_jobs_and_quiet_empty_windows() -> None:
         with client(sim) as http:
             schedules = http.get("/export/schedules").json()
     assert len(jobs) == 14 * 24
-    assert all(
-        instant(j["parameters"]["endAt"]) - instant(j["parameters"]["startAt"]) == timedelta(hours=1) for j in jobs
-    )
+    for job in jobs:
+        start, end = instant(job["parameters"]["startAt"]), instant(job["parameters"]["endAt"])
+        assert end - start == timedelta(hours=1) and start.minute == sim.schedule.anchor.seconds // 60
+        # Hourly jobs appear about two hours after their window.
+        assert timedelta(minutes=105) < instant(job["updatedAt"]) - end < timedelta(minutes=140)
     empty = [j for j in jobs if not j["files"]]
     assert empty and all(instant(j["parameters"]["startAt"]).hour < 6 for j in empty)  # night hours
+    next_start = sim.schedule.format(sim.schedule.next_start(NOW))
+    assert "2026-11-20T12:00" < next_start < "2026-11-20T13:00"
     assert schedules == [
         {"id": jobs[0]["scheduleId"], "frequency": "HOURLY", "type": "CONVERSATIONS",
-         "nextStartAt": "2026-11-20T13:00:00.000Z", "updatedAt": schedules[0]["updatedAt"]}
+         "nextStartAt": next_start, "updatedAt": schedules[0]["updatedAt"]}
     ]  # fmt: skip
 
 
@@ -135,7 +146,7 @@ def test_list_rejects_bad_parameters_with_gladly_errors(
 def test_start_at_exactly_fourteen_days_ago_is_allowed(sim: GladlySimulator) -> None:
     with client(sim) as http:
         response = http.get("/export/jobs", params={"startAt": (NOW - timedelta(days=14)).isoformat()})
-    assert response.status_code == 200 and len(response.json()) == 15
+    assert response.status_code == 200 and len(response.json()) == 16
 
 
 # --------------------------------------------------------------------------- auth and rate limit
@@ -157,7 +168,10 @@ def test_auth_failures_and_unknown_organization(sim: GladlySimulator) -> None:
     }
     for name, (response, status) in cases.items():
         assert response.status_code == status, name
-        assert response.json()["errors"][0]["code"], name
+        (error,) = response.json()["errors"]
+        # Only the 404 body is documented ({code: not_exist, detail}); the others carry a detail only.
+        expected_keys = {"code", "detail"} if status == 404 else {"detail"}
+        assert set(error) == expected_keys and error["detail"], name
     with client(sim) as http:
         agents = http.get("/agents").json()
     assert sim.agent_email in {agent["emailAddress"] for agent in agents}  # the API user is an agent too
@@ -233,7 +247,20 @@ def test_late_and_duplicate_jobs_are_listed(sim: GladlySimulator) -> None:
     )
     assert re.fullmatch(r"2026-11-18T12:00:00\.\d{3}Z", late["updatedAt"])
     assert re.fullmatch(r".*\.\d{6}Z", micro["updatedAt"])
-    assert late["parameters"]["startAt"] == "2026-11-17T00:00:00.000Z"
+    # The window the schedule had completed by then; a regenerated late job has no scheduleId.
+    assert late["parameters"]["startAt"].startswith("2026-11-17T0") and "scheduleId" not in late
+    assert "scheduleId" in newest and "scheduleId" in micro
+
+
+def test_pending_jobs_start_finish_and_cannot_be_deleted(sim: GladlySimulator) -> None:
+    pending = sim.start_job(status="PENDING")
+    with client(sim) as http:
+        assert pending["id"] in [j["id"] for j in http.get("/export/jobs", params={"status": "PENDING"}).json()]
+        refused = http.delete(f"/export/jobs/{pending['id']}")
+    assert refused.status_code == 400 and "[PENDING]" in refused.json()["errors"][0]["detail"]
+    assert sim.finish_job(pending["id"])["status"] == "COMPLETED"
+    with pytest.raises(ValueError, match="PENDING or IN_PROGRESS"):
+        sim.start_job(status="COMPLETED")
 
 
 def test_empty_windows_list_no_files(sim: GladlySimulator) -> None:
@@ -262,18 +289,31 @@ def test_files_are_deterministic_for_a_seed() -> None:
 def test_history_covers_every_content_type_and_actor(sim: GladlySimulator) -> None:
     content_types: Counter[str] = Counter()
     actors: set[str] = set()
+    digits: set[int] = set()
+    outside_conversations = without_initiator = 0
     for job in sim.jobs():
         start, end = instant(job["parameters"]["startAt"]), instant(job["parameters"]["endAt"])
         for item in lines(sim.file_bytes(job["id"], ITEMS)):
             content_types[item["content"]["type"]] += 1
-            actors.add(item["initiator"]["type"])
-            actors.update([item["responder"]["type"]] if "responder" in item else [])
-            assert RFC3339_MS.match(item["timestamp"]) and start <= instant(item["timestamp"]) < end
-            assert GLADLY_ID.match(item["id"]) and GLADLY_ID.match(item["conversationId"])
-            if item["initiator"]["type"] == "SYSTEM":
+            actors.update(item[key]["type"] for key in ("initiator", "responder") if key in item)
+            match = RFC3339.match(item["timestamp"])
+            assert match and start <= instant(item["timestamp"]) < end
+            digits.add(len(match[1]))
+            assert GLADLY_ID.match(item["id"]) and GLADLY_ID.match(item["customerId"])
+            if "conversationId" in item:
+                assert GLADLY_ID.match(item["conversationId"])
+            else:  # posted through the API, outside any conversation
+                outside_conversations += 1
+                assert item["content"]["type"] == "CUSTOMER_ACTIVITY"
+            if "initiator" not in item:
+                without_initiator += 1
+            elif item["initiator"]["type"] == "SYSTEM":
                 assert item["initiator"]["id"] == "SIDEKICK_V2"
-    assert set(content_types) == CONTENT_TYPES
+    assert set(content_types) == CONTENT_TYPES | UNLISTED_CONTENT_TYPES
+    assert all(content_types[kind] < content_types["EMAIL"] / 10 for kind in UNLISTED_CONTENT_TYPES)  # now and then
     assert actors == ACTOR_TYPES
+    assert outside_conversations and without_initiator
+    assert {2, 3, 6, 9} <= digits
     all_text = b"".join(sim.file_bytes(j["id"], ITEMS) for j in sim.jobs()).decode()
     assert re.search(r"[éüñ]", all_text) and re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", all_text)
     assert re.search(r"[\U0001F300-\U0001FAFF]", all_text)  # emoji, written as UTF-8 rather than escaped
@@ -282,25 +322,135 @@ def test_history_covers_every_content_type_and_actor(sim: GladlySimulator) -> No
 def test_customers_agents_topics_look_real_and_change_over_time(sim: GladlySimulator) -> None:
     versions: defaultdict[str, set[str]] = defaultdict(set)
     external_kinds = set()
+    missing: set[str] = set()  # sparse profiles: none of these fields is required
     for job in sim.jobs():
         items = lines(sim.file_bytes(job["id"], ITEMS))
         customers = lines(sim.file_bytes(job["id"], CUSTOMERS))
         assert {c["id"] for c in customers} == {i["customerId"] for i in items}  # the customers the window touched
         for customer in customers:
             versions[customer["id"]].add(json.dumps(customer, sort_keys=True))
-            assert all(re.fullmatch(r"\+[1-9]\d{7,14}", p) for p in customer["phoneNumbers"])
-            assert customer["emailAddresses"] and isinstance(customer["address"], str)
+            assert all(re.fullmatch(r"\+[1-9]\d{7,14}", p) for p in customer.get("phoneNumbers", []))
+            assert all(customer[key] for key in ("emailAddresses", "phoneNumbers") if key in customer)
+            missing.update(key for key in ("name", "address", "emailAddresses", "phoneNumbers") if key not in customer)
             external_kinds.update(k for k in ("externalCustomerId", "externalCustomerIds") if k in customer)
         agent_ids = {a["id"] for a in lines(sim.file_bytes(job["id"], "agents.jsonl"))}
         assert {i["responder"]["id"] for i in items if i.get("responder", {}).get("type") == "AGENT"} <= agent_ids
     assert sum(len(v) > 1 for v in versions.values()) >= 10  # changed customers reappear with their new state
     assert external_kinds == {"externalCustomerId", "externalCustomerIds"}
+    assert missing == {"name", "address", "emailAddresses", "phoneNumbers"}
     with client(sim) as http:
         topics = http.get("/topics").json()
     ids = {t["id"] for t in topics}
     parents = [t["parentId"] for t in topics if "parentId" in t]
     assert parents and set(parents) <= ids and len(parents) < len(topics)  # a tree: children and roots
     assert any(t["disabled"] for t in topics)
+
+
+def items_by_job(sim: GladlySimulator) -> list[tuple[dict, list[dict]]]:
+    """(job, its items) for every completed job, oldest window first."""
+    jobs = sorted(sim.jobs(), key=lambda job: job["parameters"]["startAt"])
+    return [(job, lines(sim.file_bytes(job["id"], ITEMS)) if ITEMS in job["files"] else []) for job in jobs]
+
+
+def by_conversation(items: list[dict]) -> dict[str, list[dict]]:
+    conversations: defaultdict[str, list[dict]] = defaultdict(list)
+    for item in sorted(items, key=lambda item: instant(item["timestamp"])):
+        if "conversationId" in item:
+            conversations[item["conversationId"]].append(item)
+    return conversations
+
+
+def is_message(item: dict) -> bool:
+    return item["content"]["type"] not in ("CONVERSATION_STATUS_CHANGE", "TOPIC_CHANGE", "CONVERSATION_NOTE")
+
+
+def test_conversations_span_jobs_and_vary_as_analytics_needs(sim: GladlySimulator) -> None:
+    history = items_by_job(sim)
+    job_of = {item["id"]: job["id"] for job, items in history for item in items}
+    assert len(job_of) == sum(len(items) for _, items in history)  # contiguous windows: each item once
+    conversations = by_conversation([item for _, items in history for item in items])
+    spanning = [c for c in conversations.values() if len({job_of[item["id"]] for item in c}) > 1]
+    assert len(spanning) >= 10
+
+    def initiator(item: dict) -> str | None:
+        return item.get("initiator", {}).get("type")
+
+    def statuses(items: list[dict]) -> list[str]:
+        return [i["content"]["status"] for i in items if i["content"]["type"] == "CONVERSATION_STATUS_CHANGE"]
+
+    # Complete conversations: begun in the first week, so that no later item is still to come.
+    first_week = {job["id"] for job, _ in history[:7]}
+    complete = [c for c in conversations.values() if job_of[c[0]["id"]] in first_week]
+    reopened = [c for c in complete if "OPEN" in statuses(c)]
+    assert any(len({job_of[i["id"]] for i in c}) > 1 for c in reopened)  # reopened in a later job
+    unanswered = [c for c in complete if not any(initiator(i) == "AGENT" and is_message(i) for i in c)]
+    assert any(any(initiator(i) == "CUSTOMER" for i in c) for c in unanswered)
+    assert any("CLOSED" not in statuses(c) for c in complete)  # never closed
+    automated_first = 0
+    for c in complete:
+        human = next((n for n, i in enumerate(c) if initiator(i) == "AGENT" and is_message(i)), None)
+        if human is not None and any(initiator(i) in ("SYSTEM", "AUTOMATION") and is_message(i) for i in c[:human]):
+            automated_first += 1
+    assert automated_first >= 3  # Sidekick or an automation answered before any agent
+    topic_changes = [i["content"] for c in complete for i in c if i["content"]["type"] == "TOPIC_CHANGE"]
+    assert any("removedTopicIds" in t for t in topic_changes) and any("addedTopicIds" in t for t in topic_changes)
+    calls = [i["content"] for c in complete for i in c if i["content"]["type"] == "PHONE_CALL"]
+    assert any("answeredAt" in call for call in calls) and any("answeredAt" not in call for call in calls)
+    # The oldest job holds the rest of conversations begun before the 14-day horizon: their first
+    # item there is an agent's, an automation's or a status change, never how a conversation opens.
+    _, oldest = history[0]
+    assert any(initiator(c[0]) not in ("CUSTOMER", "API", "SYSTEM") for c in by_conversation(oldest).values())
+
+
+@pytest.mark.parametrize("windows", ["overlapping", "gapped"])
+def test_overlapping_windows_repeat_items_and_gaps_lose_them(windows: str) -> None:
+    with GladlySimulator(seed=7, now=NOW, rate_limit_per_second=None, windows=windows) as sim:
+        history = items_by_job(sim)
+    pairs = list(pairwise(history))
+    odd = [(a, b) for a, b in pairs if a[0]["parameters"]["endAt"] != b[0]["parameters"]["startAt"]]
+    assert 3 <= len(odd) < len(pairs)  # every third window
+    for (previous, earlier), (job, later) in odd:
+        start, end = instant(job["parameters"]["startAt"]), instant(previous["parameters"]["endAt"])
+
+        def between(items: list[dict], low: datetime, high: datetime) -> list[str]:
+            return sorted(json.dumps(i) for i in items if low <= instant(i["timestamp"]) < high)
+
+        if windows == "overlapping":
+            assert start < end
+            shared = between(earlier, start, end)
+            assert shared and shared == between(later, start, end)  # the same items, ids and all
+        else:
+            assert end < start
+            assert between(earlier, end, start) == between(later, end, start) == []
+
+
+def test_same_seed_same_bytes_whatever_the_order_of_downloads() -> None:
+    def files(reverse: bool) -> dict[str, bytes]:
+        with GladlySimulator(seed=7, now=NOW, frequency="HOURLY", history_days=1) as sim:
+            jobs = sim.jobs()
+            return {job["id"]: sim.file_bytes(job["id"], ITEMS) for job in (reversed(jobs) if reverse else jobs)
+                    if job["files"]}  # fmt: skip
+
+    assert files(reverse=False) == files(reverse=True)
+
+
+def test_enumerating_items_agents_and_inboxes_for_derived_data(sim: GladlySimulator) -> None:
+    sim.advance(timedelta(hours=1))
+    duplicate = sim.complete_job()  # the same window as the newest history job: the same items again
+    items = list(sim.conversation_items())
+    ids = [item["id"] for item in items]
+    in_files = {item["id"] for job, job_items in items_by_job(sim) for item in job_items}
+    assert len(ids) == len(set(ids)) and set(ids) == in_files
+    assert {i["id"] for i in lines(sim.file_bytes(duplicate["id"], ITEMS))} <= set(ids)
+    agent_ids = {agent["id"] for agent in sim.agents()}
+    assert {i["initiator"]["id"] for i in items if i.get("initiator", {}).get("type") == "AGENT"} <= agent_ids
+    inboxes = sim.inboxes()
+    assert {channel for inbox in inboxes for channel in inbox["channels"]} >= CONTENT_TYPES - {
+        "CONVERSATION_NOTE", "CONVERSATION_STATUS_CHANGE", "TOPIC_CHANGE", "CUSTOMER_ACTIVITY"
+    }  # fmt: skip
+    conversation = next(i["conversationId"] for i in items if i["content"]["type"] == "EMAIL")
+    inbox = sim.inbox_of(conversation, "EMAIL")
+    assert "EMAIL" in inbox["channels"] and inbox in inboxes and sim.inbox_of(conversation, "EMAIL") == inbox
 
 
 def test_malformed_lines_mutate_and_extra_lines(sim: GladlySimulator) -> None:
@@ -361,7 +511,16 @@ def test_a_million_item_job_is_generated_in_well_under_a_minute() -> None:
 # --------------------------------------------------------------------------- downloads and faults
 
 
+def test_ranges_are_off_by_default_as_gladly_documents_none(sim: GladlySimulator) -> None:
+    job = sim.jobs()[-1]
+    with client(sim) as http:
+        response = http.get(file_url(job, ITEMS), headers={"Range": "bytes=1000-"})
+    assert response.status_code == 200 and response.content == sim.file_bytes(job["id"], ITEMS)
+    assert not {"accept-ranges", "etag", "content-range"} & set(response.headers)
+
+
 def test_range_request_resumes_with_the_tail(sim: GladlySimulator) -> None:
+    sim.ranges = True
     job = sim.jobs()[-1]
     full = sim.file_bytes(job["id"], ITEMS)
     with client(sim) as http:

@@ -15,7 +15,9 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-from .jobs import parse_instant
+from .faults import REPORT_BODIES
+from .jobs import WINDOW_MODES, parse_instant
+from .reports import ReportOptions
 from .server import GladlySimulator
 
 
@@ -27,6 +29,13 @@ def _status_list(text: str) -> list[int]:
     if not all(500 <= status <= 599 for status in statuses):
         raise argparse.ArgumentTypeError("server errors must be 5xx statuses")
     return statuses
+
+
+def _report_bodies(text: str) -> list[str]:
+    kinds = [part.strip() for part in text.split(",") if part.strip()]
+    if not set(kinds) <= set(REPORT_BODIES):
+        raise argparse.ArgumentTypeError(f"report bodies are {', '.join(REPORT_BODIES)}, not {text!r}")
+    return kinds
 
 
 def _instant(text: str) -> datetime:
@@ -51,6 +60,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     org.add_argument("--data-dir", type=Path, help="cache generated files here (default: a temp dir)")
     org.add_argument("--rate-limit", type=int, default=10, help="requests per second per method; 0 disables")
     org.add_argument("--log-requests", action="store_true", help="print one line per request to stderr")
+    org.add_argument(
+        "--windows",
+        choices=WINDOW_MODES,
+        default="contiguous",
+        help="export windows that touch, or every third one starting early (overlapping) or late (gapped)",
+    )
+    org.add_argument(
+        "--ranges", action="store_true", help="serve byte ranges, ETag and If-Range (Gladly documents none)"
+    )
 
     data = parser.add_argument_group("jobs")
     data.add_argument("--tick-seconds", type=float, default=0, help="complete a new job every N seconds (0: never)")
@@ -58,8 +76,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--conversation-items", type=int, help="exact conversation items per generated job")
     data.add_argument("--malformed-lines", type=int, default=0, help="bad lines per customers/items file")
 
+    reports = parser.add_argument_group("reports (POST /reports, /reports/work-session-events; GET /teams, /inboxes)")
+    reports.add_argument("--report-requests", type=int, default=10, help="report requests per window; 0 disables")
+    reports.add_argument("--report-window-seconds", type=float, default=60.0)
+    reports.add_argument("--report-concurrency", type=int, default=2, help="report requests at once; 0 disables")
+    reports.add_argument("--report-row-cap", type=int, default=100_000, help="rows past this are dropped silently")
+    reports.add_argument("--report-no-bom", action="store_true", help="CSVs without the UTF-8 byte-order mark")
+    reports.add_argument("--report-lf", action="store_true", help="end CSV lines with LF instead of CRLF")
+    reports.add_argument(
+        "--report-headers",
+        choices=("captured", "recent"),
+        default="captured",
+        help='"recent" drops " in seconds" from duration headers',
+    )
+    reports.add_argument("--report-timezone", default="America/New_York", help="zone of date requests without one")
+    reports.add_argument("--report-latency", type=float, default=0.0, help="seconds each report takes")
+
     faults = parser.add_argument_group("faults (each fires for the next N matching requests, then stops)")
-    faults.add_argument("--fault-applies-to", choices=("any", "files", "list"), default="any")
+    faults.add_argument("--fault-applies-to", choices=("any", "files", "list", "reports"), default="any")
     faults.add_argument("--rate-limit-burst", type=int, default=0)
     faults.add_argument("--retry-after", type=float, help="Retry-After seconds on burst 429s (default: no header)")
     faults.add_argument("--server-errors", type=_status_list, default=[], help="e.g. 500,503")
@@ -68,7 +102,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     faults.add_argument("--stall-seconds", type=float, default=0.0)
     faults.add_argument("--stalls", type=int, default=0)
     faults.add_argument("--expire-on-download", type=int, default=0)
+    faults.add_argument(
+        "--report-bodies", type=_report_bodies, default=[], help="200 bodies instead of CSVs, e.g. html,json,text"
+    )
     return parser.parse_args(argv)
+
+
+def report_options(args: argparse.Namespace) -> ReportOptions:
+    return ReportOptions(
+        requests_per_window=args.report_requests or None,
+        window_seconds=args.report_window_seconds,
+        concurrent=args.report_concurrency or None,
+        row_cap=args.report_row_cap,
+        byte_order_mark=not args.report_no_bom,
+        line_terminator="\n" if args.report_lf else "\r\n",
+        header_style=args.report_headers,
+        organization_timezone=args.report_timezone,
+        latency_seconds=args.report_latency,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         conversation_items_per_job=args.conversation_items,
         malformed_lines=args.malformed_lines,
         log_requests=args.log_requests,
+        ranges=args.ranges,
+        windows=args.windows,
+        report_options=report_options(args),
     )
     faults = sim.faults
     faults.applies_to = args.fault_applies_to
@@ -100,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     faults.stall_seconds = args.stall_seconds
     faults.stalls = args.stalls
     faults.expire_on_download = args.expire_on_download
+    faults.report_bodies = args.report_bodies
 
     done = threading.Event()
     # Ctrl-C and `kill` both end the process cleanly, without a traceback.
@@ -120,10 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.tick_seconds > 0:
         print(f"  a new job completes every {args.tick_seconds:g} s")
     print("Export these in the shell that runs the client:")
-    print(f"  export GLADLY_BASE_URL={sim.base_url}")
-    print(f"  export GLADLY_ORGANIZATION={sim.organization}")
-    print(f"  export GLADLY_AGENT_EMAIL={sim.agent_email}")
-    print(f"  export GLADLY_API_TOKEN={sim.api_token}  # the simulator's fake token")
+    for name, value in sim.client_environment().items():
+        note = "  # the simulator's fake token" if name == "GLADLY_API_TOKEN" else ""
+        print(f"  export {name}={value}{note}")
     print("Ctrl-C stops it.", flush=True)
     while not done.wait(0.5):  # a timed wait keeps the main thread responsive to signals
         pass

@@ -20,14 +20,15 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .jobs import RETENTION, STATUSES, parse_instant
-
-if TYPE_CHECKING:
-    from .server import GladlySimulator
+from .faults import Faults
+from .jobs import RETENTION, STATUSES, Job, parse_instant
+from .reports import REPORTS_PATH, Response, serves
 
 JOB_PATH = re.compile(r"^/export/jobs/([^/]+)$")
 FILE_PATH = re.compile(r"^/export/jobs/([^/]+)/files/([^/]+)$")
@@ -46,6 +47,31 @@ class RequestRecord:
     bytes_sent: int  # body bytes that left the server
     complete: bool  # whether the whole body was sent
     headers: dict[str, str] = field(default_factory=dict)  # request headers, Authorization removed
+
+
+class SimulatorBackend(Protocol):
+    """All the handler asks of the simulator (``GladlySimulator`` implements it)."""
+
+    @property
+    def faults(self) -> Faults: ...
+    @property
+    def stopping(self) -> bool: ...
+    @property
+    def rate_limit_per_second(self) -> int | None: ...
+    @property
+    def ranges(self) -> bool: ...
+    def now(self) -> datetime: ...
+    def resolve(self, path: str) -> tuple[str, str | None]: ...
+    def rate_limit(self, organization: str, method: str) -> tuple[bool, int]: ...
+    def authenticate(self, header: str | None) -> str | None: ...
+    def visible_jobs(self) -> list[Job]: ...
+    def visible_job(self, job_id: str) -> Job | None: ...
+    def collection(self, path: str) -> list[dict[str, Any]]: ...
+    def file_path(self, job_id: str, file_name: str) -> Path: ...
+    def pause(self, seconds: float) -> None: ...
+    def request_started(self) -> None: ...
+    def record_request(self, record: RequestRecord) -> None: ...
+    def report(self, method: str, path: str, body: bytes) -> Response: ...  # the Reports API and /teams, /inboxes
 
 
 class RateLimiter:
@@ -76,7 +102,7 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
     block_on_close = False  # stop() closes the connections itself, then returns at once
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], sim: GladlySimulator) -> None:
+    def __init__(self, address: tuple[str, int], sim: SimulatorBackend) -> None:
         super().__init__(address, Handler)
         self.sim = sim
         self._connections: set[socket.socket] = set()
@@ -108,8 +134,15 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-def error_body(attr: str, code: str, detail: str) -> dict[str, Any]:
-    return {"errors": [{"attr": attr, "code": code, "detail": detail}]}
+def error_body(detail: str, code: str | None = None, attr: str | None = None) -> dict[str, Any]:
+    """Gladly's error envelope. ``attr`` and ``code`` only where Gladly documents them:
+    no body is documented for 401, 403, 429 or 5xx, so those carry a ``detail`` only."""
+    error = {"attr": attr, "code": code, "detail": detail}
+    return {"errors": [{key: value for key, value in error.items() if value is not None}]}
+
+
+# Gladly's documented 404 (NotFoundErrors): no attr.
+NOT_FOUND = error_body("entity does not exist", "not_exist")
 
 
 class _Aborted(Exception):
@@ -157,10 +190,10 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         path = unquote(url.path)
-        organization, relative = sim._split_path(path)
-        sim._request_started()
+        organization, relative = sim.resolve(path)
+        sim.request_started()
         try:
-            self._discard_body()
+            self._read_body()
             self._serve(method, organization, relative, query)
         except _Aborted:
             pass
@@ -170,53 +203,55 @@ class Handler(BaseHTTPRequestHandler):
             traceback.print_exc()
             self.close_connection = True
             if not self.started:
-                self._json(500, error_body("", "internal", "The simulator failed; see its stderr"))
+                self._json(500, error_body("The simulator failed; see its stderr"))
         finally:
             headers = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
             logged_path = path if relative is None else relative
-            sim._record(RequestRecord(method, logged_path, query, self.status, self.bytes_sent, self.complete, headers))
+            sim.record_request(
+                RequestRecord(method, logged_path, query, self.status, self.bytes_sent, self.complete, headers)
+            )
         if self.cut:  # only after the record: the client may retry at once
             self._reset_connection()
 
-    def _discard_body(self) -> None:
-        # Keep the keep-alive stream in step if a client sends a body we do not use.
+    def _read_body(self) -> None:
+        # Read it even when unused: keeps the keep-alive stream in step.
         length = int(self.headers.get("Content-Length") or 0)
-        if length > 0:
-            self.rfile.read(length)
+        self.body = self.rfile.read(length) if length > 0 else b""
 
     # ------------------------------------------------------------------ gates
 
     def _serve(self, method: str, organization: str, path: str | None, query: dict[str, str]) -> None:
         sim = self.sim
-        allowed, remaining = sim._limiter.hit((organization, method))
-        if sim._limiter.per_second is not None:
-            self.response_headers["Ratelimit-Limit-Second"] = str(sim._limiter.per_second)
+        allowed, remaining = sim.rate_limit(organization, method)
+        if sim.rate_limit_per_second is not None:
+            self.response_headers["Ratelimit-Limit-Second"] = str(sim.rate_limit_per_second)
             self.response_headers["Ratelimit-Remaining-Second"] = str(remaining)
         if not allowed:
-            self._json(429, error_body("", "too_many_requests", "Rate limit exceeded; slow down"))
+            self._json(429, error_body("Rate limit exceeded; slow down"))
             return
         if path is None:  # how the simulator plays "no such organization"
-            self._json(404, error_body("organization", "not_exist", f"No organization {organization!r}"))
+            self._json(404, NOT_FOUND)
             return
         is_file = FILE_PATH.match(path) is not None
+        is_report = path == REPORTS_PATH or path.startswith(REPORTS_PATH + "/")
         faults = sim.faults
-        self.stall = faults.take_stall(is_file)
-        if faults.take_rate_limit(is_file):
+        self.stall = faults.take_stall(is_file, is_report)
+        if faults.take_rate_limit(is_file, is_report):
             self.response_headers["Ratelimit-Remaining-Second"] = "0"
             if faults.retry_after is not None:
                 self.response_headers["Retry-After"] = _seconds(faults.retry_after)
-            self._json(429, error_body("", "too_many_requests", "Rate limit exceeded; slow down"))
+            self._json(429, error_body("Rate limit exceeded; slow down"))
             return
-        status = faults.take_server_error(is_file)
+        status = faults.take_server_error(is_file, is_report)
         if status is not None:
-            self._json(status, error_body("", "temporary_failure", "Something went wrong; try again"))
+            self._json(status, error_body("Something went wrong; try again"))
             return
-        who = sim._authenticate(self.headers.get("Authorization"))
+        who = sim.authenticate(self.headers.get("Authorization"))
         if who is None:
-            self._json(401, error_body("authorization", "invalid", "Invalid agent email or API token"))
+            self._json(401, error_body("Invalid agent email or API token"))
             return
         if who == "unprivileged":
-            self._json(403, error_body("authorization", "forbidden", "The agent lacks the API User permission"))
+            self._json(403, error_body("The agent lacks the API User permission"))
             return
         self._route(method, path, query)
 
@@ -233,13 +268,15 @@ class Handler(BaseHTTPRequestHandler):
         if path in ("/export/schedules", "/agents", "/topics"):
             if not reading:
                 return self._not_allowed("GET")
-            return self._json(200, self.sim._collection(path))
-        self._json(404, error_body("path", "not_exist", f"No such endpoint: {path}"))
+            return self._json(200, self.sim.collection(path))
+        if serves(path):
+            return self._send(self.sim.report(method, path, self.body))
+        self._json(404, NOT_FOUND)
         return None
 
     def _not_allowed(self, allow: str) -> None:
         self.response_headers["Allow"] = allow
-        self._json(405, error_body("method", "invalid", f"Use {allow}"))
+        self._json(405, error_body(f"Use {allow}"))
 
     # ------------------------------------------------------------------ endpoints
 
@@ -248,28 +285,30 @@ class Handler(BaseHTTPRequestHandler):
         status = query.get("status")
         if status is not None and status not in STATUSES:
             code = "blank" if status == "" else "invalid"
-            return self._json(400, error_body("status", code, f"status must be one of {', '.join(STATUSES)}"))
+            return self._json(400, error_body(f"status must be one of {', '.join(STATUSES)}", code, "status"))
         bounds = {}
         for attr in ("startAt", "endAt"):
             text = query.get(attr)
             if text is None:
                 continue
             if text.strip() == "":
-                return self._json(400, error_body(attr, "blank", f"{attr} must not be blank"))
+                return self._json(400, error_body(f"{attr} must not be blank", "blank", attr))
             try:
                 bounds[attr] = parse_instant(text)
             except ValueError:
-                return self._json(400, error_body(attr, "invalid", f"{attr} is not an ISO 8601 date-time: {text!r}"))
+                return self._json(400, error_body(f"{attr} is not an ISO 8601 date-time: {text!r}", "invalid", attr))
         start = bounds.get("startAt", now - RETENTION)
         end = bounds.get("endAt")
         if start < now - RETENTION:
-            return self._json(400, error_body("startAt", "invalid", "startAt may not be more than 14 days ago"))
+            return self._json(400, error_body("startAt cannot be more than 14 days ago", "invalid", "startAt"))
         if end is not None and end < start:
-            return self._json(400, error_body("endAt", "invalid", "endAt must not be before startAt"))
+            return self._json(400, error_body("endAt cannot be before startAt", "invalid", "endAt"))
+        if end is not None and end > now:
+            return self._json(400, error_body("endAt cannot be in the future", "invalid", "endAt"))
         # updatedAt in [startAt, endAt): the start is inclusive, so a cursor re-reads its own instant.
         jobs = [
             job.to_api()
-            for job in self.sim._visible_jobs(now)
+            for job in self.sim.visible_jobs()
             if (status is None or job.status == status)
             and start <= job.updated_at
             and (end is None or job.updated_at < end)
@@ -278,49 +317,49 @@ class Handler(BaseHTTPRequestHandler):
         return None
 
     def _get_job(self, job_id: str) -> None:
-        job = self.sim._visible_job(job_id)
+        job = self.sim.visible_job(job_id)
         if job is None:
-            return self._json(404, error_body("jobId", "not_exist", f"No export job {job_id}"))
+            return self._json(404, NOT_FOUND)
         self._json(200, job.to_api())
         return None
 
     def _delete_job(self, job_id: str) -> None:
-        job = self.sim._visible_job(job_id)
+        job = self.sim.visible_job(job_id)
         if job is None:
-            return self._json(404, error_body("jobId", "not_exist", f"No export job {job_id}"))
+            return self._json(404, NOT_FOUND)
         if job.status not in ("COMPLETED", "FAILED"):
-            return self._json(400, error_body("status", "invalid", f"Cannot delete a job that is {job.status}"))
+            detail = f"unable to delete job with status [{job.status}], only COMPLETED or FAILED jobs can be deleted"
+            return self._json(400, error_body(detail, "temporary_failure", "status"))
         job.deleted = True
         self._json(204, None)
         return None
 
     def _file(self, job_id: str, name: str) -> None:
         sim = self.sim
-        job = sim._visible_job(job_id)
-        if job is None:
-            return self._json(404, error_body("jobId", "not_exist", f"No export job {job_id}"))
-        if job.status != "COMPLETED" or name not in job.files:
-            return self._json(404, error_body("filename", "not_exist", f"No file {name} in job {job_id}"))
+        job = sim.visible_job(job_id)
+        if job is None or job.status != "COMPLETED" or name not in job.files:
+            return self._json(404, NOT_FOUND)
         if sim.faults.take_expire():
             job.deleted = True
-            return self._json(404, error_body("jobId", "not_exist", f"No export job {job_id}"))
+            return self._json(404, NOT_FOUND)
         path = sim.file_path(job_id, name)  # generates it on first use
         size = path.stat().st_size
-        etag = f'"{path.parent.name}-{size}"'
         first, last = 0, size - 1
         status = 200
-        range_header = self.headers.get("Range")
-        if_range = self.headers.get("If-Range")
-        if range_header and (if_range is None or if_range == etag):
-            wanted = _byte_range(range_header, size)
-            if wanted == "unsatisfiable":
-                self.response_headers["Content-Range"] = f"bytes */{size}"
-                return self._json(416, error_body("range", "invalid", f"Range not satisfiable for {size} bytes"))
-            if isinstance(wanted, tuple):
-                (first, last), status = wanted, 206
-                self.response_headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+        if sim.ranges:  # an option: Gladly documents no ranges, ETag or If-Range
+            etag = f'"{path.parent.name}-{size}"'
+            self.response_headers.update({"Accept-Ranges": "bytes", "ETag": etag})
+            range_header = self.headers.get("Range")
+            if_range = self.headers.get("If-Range")
+            if range_header and (if_range is None or if_range == etag):
+                wanted = _byte_range(range_header, size)
+                if wanted == "unsatisfiable":
+                    self.response_headers["Content-Range"] = f"bytes */{size}"
+                    return self._json(416, error_body(f"Range not satisfiable for {size} bytes"))
+                if isinstance(wanted, tuple):
+                    (first, last), status = wanted, 206
+                    self.response_headers["Content-Range"] = f"bytes {first}-{last}/{size}"
         length = max(0, last - first + 1)
-        self.response_headers.update({"Accept-Ranges": "bytes", "ETag": etag})
         reset_after = sim.faults.take_reset() if self.method == "GET" else None
         self._start(status, "application/x-ndjson", length)
         if self.method == "HEAD":
@@ -354,7 +393,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         if self.stall:
-            self.sim._pause(self.stall)
+            self.sim.pause(self.stall)
             if _peer_closed(self.connection):  # the client timed out meanwhile: log it as cut short
                 raise ConnectionAbortedError("client went away during a stall")
 
@@ -365,6 +404,22 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
             self.bytes_sent = len(body)
         self.complete = True
+
+    def _send(self, response: Response) -> None:
+        """A response built outside the handler (reports); ``reset_after`` cuts its body short."""
+        self.response_headers.update(response.headers)
+        body = response.body
+        self._start(response.status, response.content_type, len(body))
+        if self.method == "HEAD":
+            self.complete = True
+            return
+        to_send = body if response.reset_after is None else body[: response.reset_after]
+        self.wfile.write(to_send)
+        self.bytes_sent = len(to_send)
+        self.complete = len(to_send) == len(body)
+        if response.reset_after is not None:
+            self.wfile.flush()
+            self._abort()
 
     def _abort(self) -> None:
         """Stop answering; ``_handle`` then cuts the connection (reset fault)."""

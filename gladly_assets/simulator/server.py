@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import json
 import random
 import shutil
 import sys
@@ -17,25 +18,28 @@ import threading
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from .faults import Faults
-from .generator import ALL_FILES, JobSpec, generate_job
+from .generator import ALL_FILES, CONVERSATION_HORIZON, ITEMS_FILE, ITEMS_PER_CONVERSATION, JobSpec, Slot, generate_job
 from .handler import FILE_PATH, RateLimiter, RequestRecord, SimulatorHTTPServer
 from .jobs import (
+    FRACTION_DIGITS,
     PERIODS,
     RETENTION,
+    WINDOW_MODES,
     Clock,
     Job,
+    Schedule,
     as_utc,
     floor_period,
-    format_updated_at,
-    format_window,
+    format_instant,
     truncate,
 )
+from .reports import ReportOptions, ReportService, Response, WorldView
 from .world import World, new_id
 
 # The request log keeps the newest records only, so that a demo can run for days.
@@ -79,9 +83,15 @@ class GladlySimulator:
         conversation_items_per_job: int | None = None,
         malformed_lines: int = 0,
         log_requests: bool = False,
+        ranges: bool = False,
+        windows: str = "contiguous",
+        window_anchor: timedelta | None = None,
+        report_options: ReportOptions | None = None,
     ) -> None:
         if frequency not in PERIODS:
             raise ValueError(f"frequency must be one of {sorted(PERIODS)}")
+        if windows not in WINDOW_MODES:
+            raise ValueError(f"windows must be one of {WINDOW_MODES}")
         self.seed = seed
         self.frequency = frequency
         self.organization = organization
@@ -93,9 +103,15 @@ class GladlySimulator:
         self.conversations_per_job = conversations_per_job
         self.host, self._requested_port = host, port
         self.log_requests = log_requests
+        # Byte ranges, ETag and If-Range: Gladly documents none of them, so off unless asked for.
+        self.ranges = ranges
         self._items_per_job = conversation_items_per_job
         self._malformed_per_job = malformed_lines
         self._period = PERIODS[frequency]
+        self.schedule = Schedule.for_frequency(frequency, seed, window_anchor, windows)
+        # Conversations per slot, as the first job of that slot generated them (0: an exact-count job,
+        # whose conversations stay in its window): later windows continue those conversations.
+        self._slot_conversations: dict[int, int] = {}
         self._clock = Clock(now)
         self._world = World(seed, customers, agents, domain)
         self._id_rng = random.Random(f"{seed}:ids")
@@ -122,6 +138,27 @@ class GladlySimulator:
         if self._owns_data_dir:  # also when nobody calls stop()
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._data_dir, True)
         self._create_history(history_days)
+        self.reports = ReportService(
+            WorldView(
+                organization=organization,
+                seed=seed,
+                jobs=self.jobs,
+                items=self.conversation_items,
+                agents=self._world_agents,
+                topics=self.topics,
+                inboxes=self.inboxes,
+                inbox_of=self.inbox_of,
+                faults=lambda: self.faults,
+                pause=self.pause,
+                stopping=lambda: self.stopping,
+            ),
+            report_options,
+        )
+
+    @property
+    def report_options(self) -> ReportOptions:
+        """Limits and CSV options of the Reports API; fields may be changed at any time."""
+        return self.reports.options
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -175,6 +212,19 @@ class GladlySimulator:
     def data_dir(self) -> Path:
         return self._data_dir
 
+    def client_settings(self) -> dict[str, str]:
+        """The ``GladlyResource`` settings that point a client at this simulator."""
+        return {
+            "base_url": self.base_url,
+            "organization": self.organization,
+            "agent_email": self.agent_email,
+            "api_token": self.api_token,
+        }
+
+    def client_environment(self) -> dict[str, str]:
+        """The same settings as the ``GLADLY_*`` environment variables the code location reads."""
+        return {f"GLADLY_{name.upper()}": value for name, value in self.client_settings().items()}
+
     # ------------------------------------------------------------------ clock
 
     def now(self) -> datetime:
@@ -199,11 +249,15 @@ class GladlySimulator:
     ) -> dict[str, Any]:
         """A new COMPLETED job, its files generated now; returns it as the API shows it.
 
-        Its window is the period that ended last before ``updated_at`` (default:
-        the clock). An ``updated_at`` older than existing jobs makes a late job.
+        Its window is the newest one whose job the schedule would have completed
+        by ``updated_at`` (default: the clock). An ``updated_at`` older than
+        existing jobs makes a late job, as Gladly support's regenerated exports
+        are: it has no ``scheduleId``.
         """
         updated = as_utc(updated_at) if updated_at is not None else self.now()
-        job = self._new_job("IN_PROGRESS", updated, register=False)
+        with self._lock:
+            late = any(job.updated_at > updated for job in self._jobs.values() if job.status == "COMPLETED")
+        job = self._new_job("IN_PROGRESS", updated, register=False, scheduled=not late)
         self._finish(
             job,
             updated,
@@ -217,19 +271,21 @@ class GladlySimulator:
         )
         return job.to_api()
 
-    def start_job(self) -> dict[str, Any]:
-        """A new job left IN_PROGRESS (no files yet); ``finish_job`` completes it."""
-        return self._new_job("IN_PROGRESS", self.now()).to_api()
+    def start_job(self, status: str = "IN_PROGRESS") -> dict[str, Any]:
+        """A new job left PENDING or IN_PROGRESS (no files yet); ``finish_job`` completes it."""
+        if status not in ("PENDING", "IN_PROGRESS"):
+            raise ValueError("a started job is PENDING or IN_PROGRESS")
+        return self._new_job(status, self.now()).to_api()
 
     def finish_job(self, job_id: str, updated_at: datetime | None = None, **options: Any) -> dict[str, Any]:
-        """Complete an IN_PROGRESS job; ``options`` are those of ``complete_job``."""
+        """Complete a PENDING or IN_PROGRESS job; ``options`` are those of ``complete_job``."""
         job = self._in_progress(job_id)
         updated = as_utc(updated_at) if updated_at is not None else self.now()
         self._finish(job, updated, **options)
         return job.to_api()
 
     def fail_job(self, job_id: str, updated_at: datetime | None = None) -> dict[str, Any]:
-        """Mark an IN_PROGRESS job FAILED (it lists no files)."""
+        """Mark a PENDING or IN_PROGRESS job FAILED (it lists no files)."""
         job = self._in_progress(job_id)
         with self._lock:
             self._set_updated(job, as_utc(updated_at) if updated_at is not None else self.now(), 9)
@@ -238,7 +294,7 @@ class GladlySimulator:
 
     def jobs(self, status: str | None = "COMPLETED") -> list[dict[str, Any]]:
         """Visible (unexpired, undeleted) jobs as ``GET /export/jobs`` lists them; status None = all."""
-        return [job.to_api() for job in self._visible_jobs(self.now()) if status is None or job.status == status]
+        return [job.to_api() for job in self.visible_jobs() if status is None or job.status == status]
 
     def file_path(self, job_id: str, file_name: str) -> Path:
         """Where the served bytes of that file live (generated on first use)."""
@@ -250,6 +306,48 @@ class GladlySimulator:
 
     def file_bytes(self, job_id: str, file_name: str) -> bytes:
         return self.file_path(job_id, file_name).read_bytes()
+
+    # ------------------------------------------------------------------ for derived data (Reports API, analytics)
+
+    def conversation_items(self) -> Iterator[dict[str, Any]]:
+        """Every distinct conversation item of the visible COMPLETED jobs, oldest job first.
+
+        Read from the files a client downloads (generated on first use), so it is
+        exactly what a sync can see: an item that several jobs hold (overlapping
+        windows, duplicate jobs) comes once, as its first job has it; malformed
+        and ``mutate``-d lines are skipped unless they still parse as an item.
+        """
+        seen: set[str] = set()
+        jobs = sorted(self.visible_jobs(), key=lambda job: (job.updated_at, job.ordinal))
+        for job in jobs:
+            if job.status != "COMPLETED" or ITEMS_FILE not in job.files:
+                continue
+            with open(self.file_path(job.id, ITEMS_FILE), "rb") as lines:
+                for line in lines:
+                    try:
+                        item = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"] not in seen:
+                        seen.add(item["id"])
+                        yield item
+
+    def agents(self) -> list[dict[str, Any]]:
+        """The organization's agents as ``GET /agents`` lists them now (the API users included)."""
+        return self.collection("/agents")
+
+    def topics(self) -> list[dict[str, Any]]:
+        """The topics as ``GET /topics`` lists them now."""
+        return self.collection("/topics")
+
+    def inboxes(self) -> list[dict[str, Any]]:
+        """The organization's inboxes, ``{id, name, channels}`` (the export API has none; the Reports API does)."""
+        return self._world.inboxes()
+
+    def inbox_of(self, conversation_id: str, channel: str) -> dict[str, Any]:
+        """The inbox a conversation was routed to, given its channel (the ``content.type`` of its
+        first customer message): stable per conversation id."""
+        return self._world.inbox_of(conversation_id, channel)
 
     # ------------------------------------------------------------------ faults and log
 
@@ -284,14 +382,20 @@ class GladlySimulator:
             self._log.clear()
 
     def start_ticker(self, every_seconds: float) -> None:
-        """Complete a new job every ``every_seconds`` real seconds until stop() (for demos)."""
+        """Complete a new job every ``every_seconds`` real seconds until stop() (for demos).
+
+        A demo ticks faster than the schedule's windows pass, so most ticks re-export the
+        newest window: each gets conversations of its own (an exact-count job), or it
+        would repeat the same items and a demo's tables would stand still.
+        """
+        items = self._items_per_job
+        if items is None:
+            items = round(self.conversations_per_job * ITEMS_PER_CONVERSATION)
 
         def tick() -> None:
             while not self._stopping.wait(every_seconds):
                 try:
-                    job = self.complete_job(
-                        conversation_items=self._items_per_job, malformed_lines=self._malformed_per_job
-                    )
+                    job = self.complete_job(conversation_items=items, malformed_lines=self._malformed_per_job)
                     if self.log_requests:
                         print(
                             f"[simulator] completed job {job['id']} at {job['updatedAt']}", file=sys.stderr, flush=True
@@ -306,66 +410,91 @@ class GladlySimulator:
     # ------------------------------------------------------------------ internals: jobs
 
     def _create_history(self, days: int) -> None:
-        """One COMPLETED job per period for ``days`` days, then one IN_PROGRESS job."""
-        now, period = self.now(), self._period
-        end = floor_period(now, period)
-        if self._completion_time(end - period) > now:  # the last window's job is still running
-            end -= period
-        count = days * (timedelta(days=1) // period)
-        for k in range(count, 0, -1):
-            start = end - k * period
-            updated = self._completion_time(start)
+        """One COMPLETED job per period for ``days`` days, then the next period's job
+        IN_PROGRESS and the one after it PENDING."""
+        now, schedule = self.now(), self.schedule
+        last = schedule.last_completed_slot(now)
+        for slot in range(last - days * (timedelta(days=1) // self._period) + 1, last + 1):
+            updated = schedule.completion_time(slot)
             if updated < now - RETENTION:
                 continue
-            job = self._new_job("COMPLETED", updated, window_start=start, fraction_digits=self._history_digits(start))
-            conversations, items = self._history_volume(start)
-            files = _default_files(conversations, items)
-            job.files = files
-            job.spec = JobSpec(
-                job.id, job.ordinal, job.start_at, job.end_at, files, conversations, items, self._malformed_per_job
-            )  # generated lazily, on first download
-        self._new_job("IN_PROGRESS", end, window_start=end)
+            job = self._new_job("COMPLETED", updated, slot=slot, fraction_digits=self._history_digits(slot))
+            conversations, items = self._history_volume(slot)
+            job.files = _default_files(conversations, items)
+            # Generated lazily, on first download.
+            job.spec = self._spec(job, job.files, conversations, items, self._malformed_per_job)
+        self._new_job("IN_PROGRESS", now, slot=last + 1)
+        self._new_job("PENDING", now, slot=last + 2)
 
-    def _completion_time(self, window_start: datetime) -> datetime:
-        """When the job of that window finished: a few minutes after its end (stable per window)."""
-        rng = random.Random(f"{self.seed}:done:{window_start.isoformat()}")
-        minutes = rng.uniform(4, 25) if self._period >= timedelta(days=1) else rng.uniform(1, 8)
-        return window_start + self._period + timedelta(minutes=minutes)
+    def _history_digits(self, slot: int) -> int:
+        # Gladly's updatedAt has 2 to 9 fraction digits: mostly 9, sometimes fewer.
+        return random.Random(f"{self.seed}:digits:{slot}").choice((9, 9, 9, 9, 9, 8, 7, 6, 3, 2))
 
-    def _history_digits(self, window_start: datetime) -> int:
-        # Gladly's updatedAt has 3 to 9 fraction digits: mostly 9, sometimes fewer.
-        return random.Random(f"{self.seed}:digits:{window_start.isoformat()}").choice((9, 9, 9, 9, 9, 9, 6, 3))
-
-    def _history_volume(self, window_start: datetime) -> tuple[int, int | None]:
+    def _history_volume(self, slot: int) -> tuple[int, int | None]:
+        """(conversations, exact items or None) of a history job, or of a slot no job covers."""
         if self._period >= timedelta(days=1):
             return self.conversations_per_job, self._items_per_job
         # Hourly: a day's worth spread over 24 windows, busier by day (keeps 336 jobs cheap).
-        activity = _HOURLY_ACTIVITY[window_start.hour]
+        activity = _HOURLY_ACTIVITY[self.schedule.slot_start(slot).hour]
         conversations = round(self.conversations_per_job / 8 * activity)
         items = None if self._items_per_job is None else round(self._items_per_job / 24 * activity)
         return conversations, items
+
+    def _spec(
+        self,
+        job: Job,
+        files: tuple[str, ...],
+        conversations: int,
+        items: int | None,
+        malformed_lines: int,
+        extra: tuple[tuple[str, tuple[bytes, ...]], ...] = (),
+    ) -> JobSpec:
+        """The job's files as a pure function of the slots its window can hold conversations of."""
+        schedule = self.schedule
+        with self._lock:
+            self._slot_conversations.setdefault(job.slot, conversations if items is None else 0)
+            slots = []
+            for slot in range(schedule.slot_of(job.start_at - CONVERSATION_HORIZON), job.slot + 1):
+                if slot == job.slot:
+                    count = conversations if items is None else 0
+                elif slot in self._slot_conversations:
+                    count = self._slot_conversations[slot]
+                else:  # before the history, or a period no job has covered yet
+                    history_conversations, history_items = self._history_volume(slot)
+                    count = history_conversations if history_items is None else 0
+                if count:
+                    slots.append(Slot(schedule.slot_start(slot), schedule.slot_start(slot + 1), count))
+        return JobSpec(
+            job.id, job.ordinal, job.start_at, job.end_at, files, conversations, items, malformed_lines, extra,
+            tuple(slots),
+        )  # fmt: skip
 
     def _new_job(
         self,
         status: str,
         updated: datetime,
         *,
-        window_start: datetime | None = None,
+        slot: int | None = None,
         fraction_digits: int = 9,
         register: bool = True,
+        scheduled: bool = True,
     ) -> Job:
-        if window_start is None:  # the period that ended last before the job's instant
-            window_start = floor_period(updated, self._period) - self._period
+        schedule = self.schedule
+        if slot is None:
+            slot = schedule.last_completed_slot(updated)
+        start, end = schedule.window(slot)
         with self._lock:
             job = Job(
                 id=new_id(self._id_rng),
-                schedule_id=self.schedule_id,
+                schedule_id=self.schedule_id if scheduled else None,
                 status=status,
                 updated_at=updated,
                 updated_at_text="",
-                start_at=window_start,
-                end_at=window_start + self._period,
+                start_at=start,
+                end_at=end,
+                window_text=(schedule.format(start), schedule.format(end)),
                 ordinal=self._ordinal,
+                slot=slot,
             )
             self._ordinal += 1
             self._set_updated(job, updated, fraction_digits)
@@ -375,7 +504,7 @@ class GladlySimulator:
 
     @staticmethod
     def _set_updated(job: Job, updated: datetime, fraction_digits: int) -> None:
-        job.updated_at_text = format_updated_at(updated, fraction_digits)
+        job.updated_at_text = format_instant(updated, fraction_digits)
         job.updated_at = truncate(updated, fraction_digits)
 
     def _finish(
@@ -391,8 +520,8 @@ class GladlySimulator:
         mutate: Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
         extra_lines: Mapping[str, Sequence[bytes]] | None = None,
     ) -> None:
-        if fraction_digits not in (3, 6, 9):
-            raise ValueError("fraction_digits must be 3, 6 or 9")
+        if fraction_digits not in FRACTION_DIGITS:
+            raise ValueError("fraction_digits must be between 2 and 9")
         if isinstance(files, str):
             raise TypeError("files must be a sequence of file names, not one string")
         unknown = set(files or ()) - set(ALL_FILES) | set(extra_lines or {}) - set(ALL_FILES)
@@ -402,10 +531,7 @@ class GladlySimulator:
         if files is None:
             files = _default_files(conversations, conversation_items)
         extra = tuple(sorted((name, tuple(lines)) for name, lines in (extra_lines or {}).items()))
-        spec = JobSpec(
-            job.id, job.ordinal, job.start_at, job.end_at, tuple(sorted(set(files))),
-            conversations, conversation_items, malformed_lines, extra,
-        )  # fmt: skip
+        spec = self._spec(job, tuple(sorted(set(files))), conversations, conversation_items, malformed_lines, extra)
         job.spec, job.mutate = spec, mutate
         self._ensure_files(job)  # before the job shows as COMPLETED, as at Gladly
         with self._lock:
@@ -416,8 +542,8 @@ class GladlySimulator:
     def _in_progress(self, job_id: str) -> Job:
         with self._lock:
             job = self._jobs.get(job_id)
-        if job is None or job.status != "IN_PROGRESS":
-            raise ValueError(f"no IN_PROGRESS job {job_id}")
+        if job is None or job.status not in ("PENDING", "IN_PROGRESS"):
+            raise ValueError(f"no PENDING or IN_PROGRESS job {job_id}")
         return job
 
     def _ensure_files(self, job: Job) -> Path:
@@ -433,18 +559,20 @@ class GladlySimulator:
                 job.directory = directory
             return job.directory
 
-    def _visible_jobs(self, now: datetime) -> list[Job]:
+    def visible_jobs(self) -> list[Job]:
+        """Jobs the API lists now (unexpired, undeleted), in creation order."""
+        now = self.now()
         with self._lock:
             return [job for job in self._jobs.values() if job.visible(now)]
 
-    def _visible_job(self, job_id: str) -> Job | None:
+    def visible_job(self, job_id: str) -> Job | None:
         with self._lock:
             job = self._jobs.get(job_id)
         return job if job is not None and job.visible(self.now()) else None
 
-    # ------------------------------------------------------------------ internals: HTTP
+    # ------------------------------------------------------------------ what the HTTP handler uses (SimulatorBackend)
 
-    def _split_path(self, path: str) -> tuple[str, str | None]:
+    def resolve(self, path: str) -> tuple[str, str | None]:
         """(organization, path under /{organization}/api/v1), the latter None if it is not ours."""
         parts = path.split("/", 4)  # "", org, "api", "v1", rest
         organization = parts[1] if len(parts) > 1 else ""
@@ -452,8 +580,8 @@ class GladlySimulator:
             return organization.lower(), None
         return organization.lower(), "/" + parts[4] if len(parts) == 5 else ""
 
-    def _authenticate(self, header: str | None) -> str | None:
-        """ "privileged", "unprivileged", or None for bad credentials."""
+    def authenticate(self, header: str | None) -> str | None:
+        """``"privileged"``, ``"unprivileged"``, or None for bad credentials."""
         if not header or not header.lower().startswith("basic "):
             return None
         try:
@@ -469,34 +597,51 @@ class GladlySimulator:
                 return kind
         return None
 
-    def _collection(self, path: str) -> list[dict[str, Any]]:
+    def _world_agents(self) -> list[dict[str, Any]]:
+        """The organization's support agents as of the newest job (the API users excluded)."""
+        ordinal = max(0, self._ordinal - 1)
+        return [self._world.agent(i, ordinal) for i in range(self._world.agent_count)]
+
+    def report(self, method: str, path: str, body: bytes) -> Response:
+        """POST /reports..., GET /teams and /inboxes (``reports.ReportService``)."""
+        return self.reports.handle(method, path, body)
+
+    def collection(self, path: str) -> list[dict[str, Any]]:
         """GET /export/schedules, /agents, /topics: the organization as of the newest job."""
         ordinal = max(0, self._ordinal - 1)
         world = self._world
         if path == "/agents":
-            return [world.agent(i, ordinal) for i in range(world.agent_count)] + self._api_users
+            return self._world_agents() + self._api_users
         if path == "/topics":
             return [world.topic(i, ordinal) for i in range(world.topic_count)]
         now = self.now()
-        created = floor_period(now, timedelta(days=1)) - timedelta(days=90)
+        created = floor_period(now, timedelta(days=1)) - timedelta(days=90) + self.schedule.anchor
         return [
             {
                 "id": self.schedule_id,
                 "frequency": self.frequency,
                 "type": "CONVERSATIONS",
-                "nextStartAt": format_window(floor_period(now, self._period) + self._period),
-                "updatedAt": format_updated_at(created, 9),
+                "nextStartAt": self.schedule.format(self.schedule.next_start(now)),
+                "updatedAt": format_instant(created, 9),
             }
         ]
 
-    def _pause(self, seconds: float) -> None:
+    def rate_limit(self, organization: str, method: str) -> tuple[bool, int]:
+        """(allowed, remaining this second) for one request; refused requests do not count."""
+        return self._limiter.hit((organization, method))
+
+    @property
+    def rate_limit_per_second(self) -> int | None:
+        return self._limiter.per_second
+
+    def pause(self, seconds: float) -> None:
         self._stopping.wait(seconds)  # stop() cuts a stall short
 
-    def _request_started(self) -> None:
+    def request_started(self) -> None:
         with self._idle:
             self._in_flight += 1
 
-    def _record(self, record: RequestRecord) -> None:
+    def record_request(self, record: RequestRecord) -> None:
         if self.log_requests:
             print(
                 f"[simulator] {record.method} {record.path} -> {record.status} ({record.bytes_sent} bytes)",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Locale:
-    language: str  # BCP 47 tag, used for recordingSummary.language
+    language: str  # ISO 639-1 code, as recordingSummary.language writes it
     # (as written, ASCII spelling for email addresses)
     first_names: tuple[tuple[str, str], ...]
     last_names: tuple[tuple[str, str], ...]
@@ -29,7 +29,7 @@ class Locale:
 
 LOCALES: tuple[Locale, ...] = (
     Locale(
-        "en-US",
+        "en",
         (("Emma", "emma"), ("Liam", "liam"), ("Olivia", "olivia"), ("Noah", "noah"), ("Zoë", "zoe")),
         (("Smith", "smith"), ("O'Connor", "oconnor"), ("Nguyen", "nguyen"), ("Johnson", "johnson")),
         False,
@@ -50,7 +50,7 @@ LOCALES: tuple[Locale, ...] = (
         ("Order #{order}", "Re: Where is my package?", "Refund request"),
     ),
     Locale(
-        "fr-FR",
+        "fr",
         (("Amélie", "amelie"), ("Théo", "theo"), ("Hélène", "helene"), ("François", "francois")),
         (("Lefèvre", "lefevre"), ("Dubois", "dubois"), ("Girard", "girard")),
         False,
@@ -66,7 +66,7 @@ LOCALES: tuple[Locale, ...] = (
         ("Problème de livraison", "Commande n°{order}"),
     ),
     Locale(
-        "de-DE",
+        "de",
         (("Jürgen", "juergen"), ("Käthe", "kaethe"), ("Lena", "lena"), ("Maximilian", "maximilian")),
         (("Müller", "mueller"), ("Schröder", "schroeder"), ("Weiß", "weiss"), ("Groß", "gross")),
         False,
@@ -82,7 +82,7 @@ LOCALES: tuple[Locale, ...] = (
         ("Rückerstattung", "Bestellung {order}"),
     ),
     Locale(
-        "es-ES",
+        "es",
         (("José", "jose"), ("María", "maria"), ("Iñigo", "inigo"), ("Begoña", "begona")),
         (("García", "garcia"), ("Núñez", "nunez"), ("Peña", "pena")),
         False,
@@ -95,7 +95,7 @@ LOCALES: tuple[Locale, ...] = (
         ("Devolución", "Pedido {order}"),
     ),
     Locale(
-        "ja-JP",
+        "ja",
         (("花子", "hanako"), ("太郎", "taro"), ("陽菜", "hina")),
         (("田中", "tanaka"), ("佐藤", "sato"), ("鈴木", "suzuki")),
         True,
@@ -108,7 +108,7 @@ LOCALES: tuple[Locale, ...] = (
         ("注文について", "返品のお願い"),
     ),
     Locale(
-        "zh-CN",
+        "zh",
         (("伟", "wei"), ("芳", "fang"), ("静", "jing")),
         (("王", "wang"), ("李", "li"), ("张", "zhang")),
         True,
@@ -121,7 +121,7 @@ LOCALES: tuple[Locale, ...] = (
         ("订单{order}", "退款"),
     ),
     Locale(
-        "vi-VN",
+        "vi",
         (("Lan", "lan"), ("Minh", "minh"), ("Thảo", "thao")),
         (("Nguyễn", "nguyen"), ("Trần", "tran"), ("Phạm", "pham")),
         True,
@@ -134,7 +134,7 @@ LOCALES: tuple[Locale, ...] = (
         ("Đơn hàng {order}",),
     ),
     Locale(
-        "ar-SA",
+        "ar",
         (("محمد", "mohammed"), ("فاطمة", "fatima"), ("ليلى", "layla")),
         (("العلي", "alali"), ("الحربي", "alharbi")),
         False,
@@ -147,7 +147,7 @@ LOCALES: tuple[Locale, ...] = (
         ("طلب {order}",),
     ),
     Locale(
-        "ru-RU",
+        "ru",
         (("Ольга", "olga"), ("Дмитрий", "dmitry")),
         (("Смирнова", "smirnova"), ("Иванов", "ivanov")),
         False,
@@ -223,4 +223,30 @@ CALL_SUMMARIES: tuple[str, ...] = (
     "Customer asked about a late delivery; agent shared tracking and offered a 10% coupon.",
     "Le client signale un colis endommagé ; remplacement envoyé.",
     "Kunde wollte die Bestellung stornieren; erledigt.",
+)
+
+VOICE_AI_LINES: tuple[str, ...] = (
+    "Hi, you've reached Gladly's virtual assistant. Are you calling about order {order}?",
+    "I can help with returns, refunds and tracking — or connect you to someone. 🙂",
+)
+
+AUTO_REPLIES: tuple[str, ...] = (
+    "Thanks for writing! We've received your message about #{order} and will reply within 24 hours.",
+    "Merci ! Nous avons bien reçu votre message et vous répondrons sous 24 h.",
+)
+
+THIRD_PARTY_REPLIES: tuple[str, ...] = (
+    "Looping in from billing: the duplicate charge for #{order} was reversed today.",
+    "Carrier claims desk here — parcel {order} has been located at the depot.",
+)
+
+# (inbox name, the channels routed to it).
+INBOXES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Web chat", ("CHAT_MESSAGE",)),
+    ("VIP chat ⭐", ("CHAT_MESSAGE",)),
+    ("Support email", ("EMAIL",)),
+    ("Billing email", ("EMAIL",)),
+    ("Phone support", ("PHONE_CALL", "VOICEMAIL", "VOICE_AI_MESSAGE")),
+    ("Messaging", ("SMS", "WHATSAPP")),
+    ("Social", ("FACEBOOK_MESSAGE", "INSTAGRAM_DIRECT", "TWITTER")),
 )

@@ -8,14 +8,20 @@ order, and come out byte-identical for the same seed and sequence of calls.
 from __future__ import annotations
 
 import base64
+import hashlib
 import random
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from .vocabulary import AGENT_NAMES, LOCALES, TOPICS, Locale
+from .vocabulary import AGENT_NAMES, INBOXES, LOCALES, QUICK_REPLY_OPTIONS, TOPICS, Locale
 
 # Bump when the generated data changes so that cached files in a data_dir are not reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
+
+
+# Share of customers whose profile lacks each field.
+_SPARSE_SHARES = (("name", 0.06), ("address", 0.2), ("emailAddresses", 0.1), ("phoneNumbers", 0.12))
 
 
 def new_id(rng: random.Random) -> str:
@@ -41,6 +47,8 @@ class _CustomerProfile:
     phones: tuple[str, str]
     addresses: tuple[str, str]  # the customer moves back and forth
     external: str  # "single", "multi" or "none": which lookup adaptor generation knows them
+    # What the profile lacks (real profiles are sparse: none of these fields is required).
+    sparse: frozenset[str]
     external_value: str
     facebook_user_id: str
     # A customer's state changes every `period` ordinals, phase-shifted by `offset`.
@@ -72,19 +80,23 @@ class World:
         rng = stable_rng(seed, "world")
         self.support_email = f"support@{domain}"
         self.billing_email = f"billing@{domain}"
+        self.audit_email = f"audit@{domain}"
+        self.carrier_email = "claims@parcel-carrier.example"
         self.company_phone = "+18005550100"
         self.company_sms = "+14155550199"
-        self.recordings_url = f"https://recordings.{domain}/calls/"
         self.facebook_page_id = str(rng.randrange(10**14, 10**15))
         self.lookup_adaptor_ids = (new_id(rng), new_id(rng))
         self.automation_ids = tuple(new_id(rng) for _ in range(3))  # routing / auto-close rules
-        self.integration_ids = tuple(new_id(rng) for _ in range(2))  # API users posting activities
+        self.integration_id = new_id(rng)  # the API user posting activities
+        self.colleague_id, self.carrier_id = new_id(rng), new_id(rng)  # third parties answering by email
         self._customers = [self._customer_profile(rng, i) for i in range(customers)]
         self._agents = [(new_id(rng), *AGENT_NAMES[i % len(AGENT_NAMES)], i // len(AGENT_NAMES)) for i in range(agents)]
         self._agent_domain = domain
         self._topic_ids = [new_id(rng) for _ in TOPICS]
         self._leaf_topics = [i for i, (_, parent, _) in enumerate(TOPICS) if parent is not None]
         self._customer_cache: dict[tuple[int, int], dict[str, Any]] = {}
+        self.quick_reply_option_ids = tuple(new_id(rng) for _ in QUICK_REPLY_OPTIONS)
+        self._inboxes = tuple((new_id(rng), name, channels) for name, channels in INBOXES)
 
     # ----------------------------------------------------------- customers
 
@@ -102,6 +114,9 @@ class World:
         )
         address_a, address_b = (rng.choice(locale.addresses).format(n=rng.randrange(1, 300)) for _ in range(2))
         external = ("single", "multi", "none")[index % 3]
+        sparse = frozenset(
+            field for field, share in _SPARSE_SHARES if rng.random() < share and index != 0
+        )  # customer 0 stays complete: every field is seen at least once
         return _CustomerProfile(
             id=new_id(rng),
             locale=locale,
@@ -111,6 +126,7 @@ class World:
             phones=(phone_a, phone_b),
             addresses=(address_a, address_b),
             external=external,
+            sparse=sparse,
             external_value=f"CUS-{rng.randrange(10**6, 10**7)}",
             facebook_user_id=str(rng.randrange(10**15, 10**16)),
             offset=rng.randrange(7),
@@ -129,13 +145,13 @@ class World:
             return cached
         p = self._customers[index]
         version = (ordinal + p.offset) // p.period
-        record: dict[str, Any] = {
-            "id": p.id,
+        fields = {
             "name": p.name,
             "address": p.addresses[(version // 2) % 2],
             "emailAddresses": [p.emails[0], p.emails[1]] if version % 2 else [p.emails[0]],
             "phoneNumbers": [p.phones[0], p.phones[1]] if version % 3 == 2 else [p.phones[0]],
         }
+        record: dict[str, Any] = {"id": p.id} | {k: v for k, v in fields.items() if k not in p.sparse}
         if p.external == "single":
             record["externalCustomerId"] = p.external_value
         elif p.external == "multi":
@@ -148,18 +164,11 @@ class World:
         self._customer_cache[key] = record
         return record
 
-    def contact(self, index: int, ordinal: int) -> Contact:
+    def contact(self, index: int) -> Contact:
+        """How conversations reach the customer: their primary address and number, also
+        when the profile does not list them (a customer can write from an unknown address)."""
         p = self._customers[index]
-        record = self.customer(index, ordinal)
-        return Contact(
-            index,
-            p.id,
-            p.first_name,
-            p.locale,
-            record["emailAddresses"][0],
-            record["phoneNumbers"][0],
-            p.facebook_user_id,
-        )
+        return Contact(index, p.id, p.first_name, p.locale, p.emails[0], p.phones[0], p.facebook_user_id)
 
     # ----------------------------------------------------------- agents and topics
 
@@ -204,3 +213,26 @@ class World:
 
     def enabled_leaf_topics(self, ordinal: int) -> list[int]:
         return [i for i in self._leaf_topics if not self.topic(i, ordinal)["disabled"]]
+
+    @property
+    def conversation_topics(self) -> list[int]:
+        """Leaf topics enabled in every job: a conversation's topics do not depend on which
+        job's generation draws them (a conversation spans several jobs)."""
+        return [i for i in self._leaf_topics if not any(self.topic(i, o)["disabled"] for o in range(20))]
+
+    # ----------------------------------------------------------- conversations
+
+    def stream_seed(self, *parts: object) -> int:
+        """The base of a family of per-conversation random streams (``base + number``)."""
+        digest = hashlib.sha256(":".join(map(str, (self.seed, GENERATOR_VERSION, *parts))).encode()).digest()
+        return int.from_bytes(digest[:8], "little") << 32
+
+    def inboxes(self) -> list[dict[str, Any]]:
+        """The organization's inboxes, ``{id, name, channels}``: one or two per channel."""
+        return [{"id": id_, "name": name, "channels": list(channels)} for id_, name, channels in self._inboxes]
+
+    def inbox_of(self, conversation_id: str, channel: str) -> dict[str, Any]:
+        """The inbox a conversation of that channel (``content.type``) was routed to, stable per conversation."""
+        inboxes = self.inboxes()
+        candidates = [inbox for inbox in inboxes if channel in inbox["channels"]] or inboxes
+        return candidates[zlib.crc32(conversation_id.encode()) % len(candidates)]
