@@ -162,31 +162,52 @@ def test_a_failed_rebuild_records_nothing_and_leaves_no_work_table(sim, instance
     assert all(rows[row_id]["_job_id"] == job_id for row_id, (job_id, _) in expected.items())
 
 
+def lost_windows(result, table) -> list[tuple]:
+    (check,) = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if (e.asset_key, e.check_name) == (table.asset_key, NO_RETENTION_GAP)
+    ]
+    return [(parse_instant(w["from"]), parse_instant(w["to"])) for w in check.metadata["lost_windows"].value]
+
+
 def test_a_lost_window_clears_once_a_late_job_covers_it():
     with make_simulator(frequency="HOURLY", history_days=1) as sim, dg.DagsterInstance.ephemeral() as instance:
         db_path = Path(sim.data_dir) / "w.duckdb"
         materialize(sim, instance, db_path)
-        covered = cursor_of(instance, ITEMS).covered_until
-        sim.advance(timedelta(hours=4))
-        # The hour after `covered` is done, the next is missing, the one after is done.
-        sim.complete_job(updated_at=covered + timedelta(hours=1, minutes=5))
-        sim.complete_job(updated_at=covered + timedelta(hours=3, minutes=5))
+        slot = sim.schedule.slot_of(cursor_of(instance, ITEMS).covered_until)  # the first window not applied
+        sim.advance(timedelta(hours=8))
+        after = timedelta(minutes=1)
+        # The schedule completes slot `slot` and `slot + 2`; slot + 1's job is missing.
+        sim.complete_job(updated_at=sim.schedule.completion_time(slot) + after)
+        sim.complete_job(updated_at=sim.schedule.completion_time(slot + 2) + after)
         gap = materialize(sim, instance, db_path)
-        check = {(e.asset_key, e.check_name): e for e in gap.get_asset_check_evaluations()}[
-            (ITEMS.asset_key, NO_RETENTION_GAP)
-        ]
-        assert not check.passed
-        assert [(parse_instant(w["from"]), parse_instant(w["to"])) for w in check.metadata["lost_windows"].value] == [
-            (covered + timedelta(hours=1), covered + timedelta(hours=2))
-        ]
+        assert lost_windows(gap, ITEMS) == [sim.schedule.window(slot + 1)]
 
-        # The missing hour's job shows up late (within the late-job window of the newest).
-        sim.complete_job(updated_at=covered + timedelta(hours=2, minutes=30))
+        # Its job shows up late (a regenerated export, within the late-job window of the newest).
+        late = sim.complete_job(updated_at=sim.schedule.completion_time(slot + 2) - after)
+        assert parse_instant(late["parameters"]["startAt"]) == sim.schedule.window(slot + 1)[0]
         healed = materialize(sim, instance, db_path)
-        checks = [e for e in healed.get_asset_check_evaluations() if e.check_name == NO_RETENTION_GAP]
-        assert len(checks) == len(TABLES) and all(check.passed for check in checks)
+        for table in TABLES:
+            assert lost_windows(healed, table) == [], table.name
         assert cursor_of(instance, ITEMS).lost == ()
         assert_tables_match(sim, db_path)
+
+
+@pytest.mark.parametrize("windows", ["contiguous", "overlapping", "gapped"])
+def test_only_time_no_applied_window_covers_is_reported_lost(tmp_path, windows):
+    with make_simulator(windows=windows) as sim, dg.DagsterInstance.ephemeral() as instance:
+        result = materialize(sim, instance, tmp_path / "w.duckdb", selection=[CUSTOMERS.asset_key])
+        jobs = sorted(sim.jobs(), key=lambda job: job["parameters"]["startAt"])
+        spans = [(parse_instant(j["parameters"]["startAt"]), parse_instant(j["parameters"]["endAt"])) for j in jobs]
+        holes = []
+        reach = spans[0][1]
+        for start, end in spans[1:]:
+            if start > reach:
+                holes.append((reach, start))
+            reach = max(reach, end)
+        assert lost_windows(result, CUSTOMERS) == holes
+        assert bool(holes) == (windows == "gapped")
 
 
 def test_a_panic_in_a_dependency_fails_only_its_table(sim, instance, db, monkeypatch):
