@@ -17,13 +17,18 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/python -m gladly_assets.demo
 
+# Tests run on one worker per core (at most 4: each holds a Dagster of its own), each
+# worker taking whole files so that a module's fixtures run once. A targeted
+# `pytest tests/test_x.py -k name` stays in one process.
+PYTEST := $(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
+
 # What CI runs: style, types, then every test.
 test: lint
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
-# The inner loop: no dagster processes, CLI runs or 1M-row files.
+# The inner loop: no dagster processes, CLI runs, 1M-row files or fault windows.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(PYTEST) -m "not slow" -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -108,11 +108,11 @@ def child_gladly(spec: dict) -> dict:
     """Materialise the selected tables through the real multi-asset; time the materialize call."""
     import dagster as dg
     import duckdb
-    from dagster_duckdb import DuckDBResource
 
     from gladly_assets import metadata_keys
     from gladly_assets.assets import build_gladly_assets
     from gladly_assets.resources.gladly import GladlyResource
+    from gladly_assets.resources.warehouse import duckdb_resource
     from gladly_assets.tables import SCHEMA
 
     assets = build_gladly_assets()
@@ -131,7 +131,7 @@ def child_gladly(spec: dict) -> dict:
         result = dg.materialize(
             [assets],
             instance=instance,
-            resources={"gladly": gladly, "duckdb": DuckDBResource(database=spec["db"])},
+            resources={"gladly": gladly, "duckdb": duckdb_resource(spec["db"])},
             selection=selection,
         )
         seconds = time.perf_counter() - started

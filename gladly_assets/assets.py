@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.metadata import TableMetadataSet  # not re-exported by dagster 1.13
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
@@ -50,17 +51,20 @@ class GladlySyncConfig(dg.Config):
 _INTERRUPTS = (KeyboardInterrupt, SystemExit, GeneratorExit, dg.DagsterExecutionInterruptedError)
 
 
-def table_spec(table: GladlyTable, freshness: dg.FreshnessPolicy | None) -> dg.AssetSpec:
+def table_spec(table: GladlyTable, freshness: dg.FreshnessPolicy | None, settings_notice: str = "") -> dg.AssetSpec:
     return dg.AssetSpec(
         key=table.asset_key,
         group_name=SCHEMA,
         kinds=KINDS,
-        description=f"{table.description}\n\nDuckDB table `{table.qualified_name}`, merged on `id` from `{table.file_name}` of Gladly's export jobs.",
+        description=f"{table.description}\n\nDuckDB table `{table.qualified_name}`, merged on `id` from `{table.file_name}` of Gladly's export jobs."
+        + (f"\n\n**{settings_notice}**" if settings_notice else ""),
         metadata={
-            "dagster/table_name": table.qualified_name,
-            "dagster/column_schema": dg.TableSchema(
-                columns=[dg.TableColumn(name, description=text) for name, text in table.columns]
-            ),
+            **TableMetadataSet(
+                table_name=table.qualified_name,
+                column_schema=dg.TableSchema(
+                    columns=[dg.TableColumn(name, description=text) for name, text in table.columns]
+                ),
+            )
         },
         # A run with no new export job records nothing, so freshness means "new data".
         skippable=True,
@@ -79,14 +83,16 @@ def freshness_for(frequency: str) -> dg.FreshnessPolicy:
 def build_gladly_assets(
     tables: Sequence[GladlyTable] = TABLES,
     frequency: str = "DAILY",
+    settings_notice: str = "",
     clock: Callable[[], datetime] = utc_now,
 ) -> dg.AssetsDefinition:
-    """``clock``: this machine's clock, against which future-dated jobs are judged."""
+    """``settings_notice`` says which settings were not applied: the descriptions and every run show it.
+    ``clock``: this machine's clock, against which future-dated jobs are judged."""
     freshness = freshness_for(frequency)
 
     @dg.multi_asset(
         name="gladly_tables",
-        specs=[table_spec(table, freshness) for table in tables],
+        specs=[table_spec(table, freshness, settings_notice) for table in tables],
         check_specs=check_specs(tables),
         can_subset=True,
         pool=DUCKDB_POOL,
@@ -97,6 +103,8 @@ def build_gladly_assets(
         gladly: GladlyResource,
         duckdb: DuckDBResource,
     ) -> Iterator[dg.MaterializeResult[Any] | dg.AssetCheckResult]:
+        if settings_notice:
+            context.log.warning(settings_notice)
         selected = [table for table in tables if table.asset_key in context.selected_asset_keys]
         checks: dict[dg.AssetKey, list[str]] = {table.asset_key: [] for table in tables}
         for check_key in context.selected_asset_check_keys:

@@ -1,32 +1,42 @@
 """Wiring only: the code location's assets (with their checks), sensor and resources, configured from GLADLY_*."""
 
 import os
+from collections.abc import Mapping
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
+from gladly_assets import settings
 from gladly_assets.assets import build_gladly_assets
 from gladly_assets.resources.gladly import GladlyResource
-from gladly_assets.sensors import DEFAULT_INTERVAL_SECONDS, build_export_jobs_sensor
+from gladly_assets.resources.warehouse import duckdb_resource
+from gladly_assets.sensors import build_export_jobs_sensor
 
-defs = dg.Definitions(
-    assets=[build_gladly_assets(frequency=os.environ.get("GLADLY_EXPORT_FREQUENCY", "DAILY"))],
-    sensors=[
-        build_export_jobs_sensor(
-            interval_seconds=int(os.environ.get("GLADLY_SENSOR_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS)),
-            default_status=dg.DefaultSensorStatus[os.environ.get("GLADLY_SENSOR_DEFAULT_STATUS", "STOPPED")],
-        )
-    ],
-    resources={
-        "gladly": GladlyResource(
-            organization=os.environ.get("GLADLY_ORGANIZATION", ""),
-            agent_email=os.environ.get("GLADLY_AGENT_EMAIL", ""),
-            # Unset, the resource reports every missing setting in one clear error (the
-            # sensor's skip reason) instead of the code location failing to load.
-            api_token=dg.EnvVar("GLADLY_API_TOKEN") if "GLADLY_API_TOKEN" in os.environ else "",
-            domain=os.environ.get("GLADLY_DOMAIN", "gladly.com"),
-            base_url=os.environ.get("GLADLY_BASE_URL") or None,
-        ),
-        "duckdb": DuckDBResource(database=os.environ.get("GLADLY_DUCKDB_PATH", "data/warehouse.duckdb")),
-    },
-)
+
+def build_definitions(env: Mapping[str, str] = os.environ) -> dg.Definitions:
+    config = settings.read_settings(env)
+    return dg.Definitions(
+        assets=[build_gladly_assets(frequency=config[settings.EXPORT_FREQUENCY], settings_notice=config.notice)],
+        sensors=[
+            build_export_jobs_sensor(
+                interval_seconds=config[settings.SENSOR_INTERVAL_SECONDS],
+                default_status=config[settings.SENSOR_DEFAULT_STATUS],
+                settings_notice=config.notice,
+            )
+        ],
+        resources={
+            "gladly": GladlyResource(
+                organization=config[settings.ORGANIZATION],
+                agent_email=config[settings.AGENT_EMAIL],
+                # Unset, the resource reports every missing setting in one clear error (the
+                # sensor's skip reason) instead of the code location failing to load. Set, it
+                # is read when the resource is built, so it never lands in run config.
+                api_token=dg.EnvVar(settings.API_TOKEN.name) if config[settings.API_TOKEN] else "",
+                domain=config[settings.DOMAIN],
+                base_url=config[settings.BASE_URL],
+            ),
+            "duckdb": duckdb_resource(config[settings.DUCKDB_PATH], memory_limit=config[settings.DUCKDB_MEMORY_LIMIT]),
+        },
+    )
+
+
+defs = build_definitions()

@@ -11,14 +11,13 @@ Ctrl-C stops everything this started.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from gladly_assets.processes import stop_process_group
 from gladly_assets.simulator import GladlySimulator
 
 # The demo's own Dagster instance: one DuckDB writer at a time (the pool every
@@ -62,32 +61,6 @@ def dagster_dev_command(port: int) -> list[str]:
     return [sys.executable, "-m", "dagster", "dev", *target, "-h", "127.0.0.1", "-p", str(port)]
 
 
-def stop(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    """Stop `dagster dev` and everything it started (its webserver, daemon, code server
-    and runs share its process group): SIGINT, and wait until the whole group is gone, so
-    that no run still holds the warehouse; SIGKILL after ``timeout`` or a second Ctrl-C."""
-    deadline = time.monotonic() + timeout
-    with contextlib.suppress(ProcessLookupError):  # the group is gone already
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            while _group_alive(process.pid) and time.monotonic() < deadline:
-                process.poll()  # reap the leader: a zombie still counts as a member
-                time.sleep(0.2)
-        except KeyboardInterrupt:
-            pass
-        if _group_alive(process.pid):
-            os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -104,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
 
     home = prepare_dagster_home(args.data_dir / "dagster_home")
     database = args.data_dir / "warehouse.duckdb"
-    # `kill` and a closed terminal stop the demo like Ctrl-C does: `dagster dev` runs in
-    # its own session (so that Ctrl-C reaches it only through stop()) and would outlive us.
+    # `kill` and a closed terminal stop the demo like Ctrl-C does: `dagster dev` runs in its
+    # own session (Ctrl-C reaches it only through stop_process_group) and would outlive us.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     with GladlySimulator(
@@ -128,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             print("\nStopping dagster dev and the simulator...")
             return 0
         finally:
-            stop(dagster)
+            # No run may still hold the warehouse when the demo returns.
+            stop_process_group(dagster)
 
 
 if __name__ == "__main__":

@@ -60,19 +60,13 @@ def build_export_jobs_sensor(
     tables: Sequence[GladlyTable] = TABLES,
     interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+    settings_notice: str = "",
     clock: Callable[[], datetime] = utc_now,
     clock_skew: timedelta = CLOCK_SKEW_ALLOWANCE,
 ) -> dg.SensorDefinition:
-    @dg.sensor(
-        name=SENSOR_NAME,
-        minimum_interval_seconds=interval_seconds,
-        default_status=default_status,
-        target=[table.asset_key for table in tables],
-        description="Requests a run of the Gladly tables whenever Gladly lists export jobs they have not applied.",
-    )
-    def gladly_export_jobs_sensor(
-        context: dg.SensorEvaluationContext, gladly: GladlyResource
-    ) -> dg.SensorResult | dg.SkipReason:
+    """``settings_notice`` says which settings were not applied: every tick repeats it."""
+
+    def evaluate(context: dg.SensorEvaluationContext, gladly: GladlyResource) -> dg.SensorResult | dg.SkipReason:
         try:
             listed = gladly.list_jobs()
         except GladlyConfigError as error:
@@ -134,5 +128,24 @@ def build_export_jobs_sensor(
             ],
             cursor=run_key,
         )
+
+    @dg.sensor(
+        name=SENSOR_NAME,
+        minimum_interval_seconds=interval_seconds,
+        default_status=default_status,
+        target=[table.asset_key for table in tables],
+        description="Requests a run of the Gladly tables whenever Gladly lists export jobs they have not applied."
+        + (f"\n\n{settings_notice}" if settings_notice else ""),
+    )
+    def gladly_export_jobs_sensor(
+        context: dg.SensorEvaluationContext, gladly: GladlyResource
+    ) -> dg.SensorResult | dg.SkipReason:
+        result = evaluate(context, gladly)
+        if not settings_notice:
+            return result
+        context.log.warning(settings_notice)
+        if isinstance(result, dg.SkipReason):
+            return dg.SkipReason(f"{result.skip_message} {settings_notice}")
+        return result
 
     return gladly_export_jobs_sensor

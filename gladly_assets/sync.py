@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.metadata import TableMetadataSet  # not re-exported by dagster 1.13
 
 from gladly_assets import metadata_keys as keys
 from gladly_assets.cursor import CLOCK_SKEW_ALLOWANCE, Cursor, LostWindow, iso, split_future
@@ -27,6 +28,7 @@ from gladly_assets.load.warehouse import JobResult, Warehouse
 from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.tables import GladlyTable
 from gladly_assets.text import markdown_table, printable
+from gladly_assets.throttle import Throttle
 
 _LOG_EVERY_SECONDS = 5.0
 _PREVIEW_ROWS = 5
@@ -243,7 +245,7 @@ class TableSync:
         return True
 
     def _download_progress(self, where: str) -> Callable[[int, int | None], None]:
-        throttle = _Throttle()
+        throttle = Throttle(_LOG_EVERY_SECONDS)
 
         def report(done: int, total: int | None) -> None:
             if throttle.due():
@@ -253,7 +255,7 @@ class TableSync:
         return report
 
     def _load_progress(self, where: str, size: int) -> Callable[[Any], None]:
-        throttle = _Throttle()
+        throttle = Throttle(_LOG_EVERY_SECONDS)
         totals = {"rows": 0, "bytes": 0}
 
         def report(batch: Any) -> None:
@@ -274,10 +276,12 @@ def outcome_metadata(table: GladlyTable, outcome: SyncOutcome, warehouse: Wareho
     columns = warehouse.columns(table.name)
     described = dict(table.columns)
     return {
-        keys.ROW_COUNT: dg.MetadataValue.int(warehouse.row_count(table.name) or 0),
-        "dagster/table_name": dg.MetadataValue.text(table.qualified_name),
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name, kind, description=described.get(name)) for name, kind in columns.items()]
+        **TableMetadataSet(
+            table_name=table.qualified_name,
+            column_schema=dg.TableSchema(
+                columns=[dg.TableColumn(name, kind, description=described.get(name)) for name, kind in columns.items()]
+            ),
+            row_count=warehouse.row_count(table.name) or 0,
         ),
         keys.MODE: dg.MetadataValue.text(outcome.plan.mode),
         keys.JOBS_APPLIED: dg.MetadataValue.json(
@@ -316,22 +320,6 @@ def preview_markdown(warehouse: Warehouse, table: GladlyTable) -> str:
     text = markdown_table(shown, frame.select(shown).rows())
     hidden = len(frame.columns) - len(shown)
     return text + (f"\n\n{hidden} more column(s) not shown." if hidden else "")
-
-
-class _Throttle:
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-        self.last = self.started
-
-    def due(self) -> bool:
-        now = time.monotonic()
-        if now - self.last < _LOG_EVERY_SECONDS:
-            return False
-        self.last = now
-        return True
-
-    def elapsed(self) -> float:
-        return max(time.monotonic() - self.started, 1e-6)
 
 
 def _mb(size: float | None) -> str:

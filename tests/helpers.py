@@ -4,21 +4,29 @@ independent oracle that replays the simulator's files to say what each table mus
 from __future__ import annotations
 
 import json
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 
 from gladly_assets.assets import build_gladly_assets
 from gladly_assets.errors import GladlyRetriesExhausted
 from gladly_assets.export_jobs import parse_instant
 from gladly_assets.resources.gladly import GladlyResource
+from gladly_assets.resources.warehouse import duckdb_resource
 from gladly_assets.simulator import GladlySimulator
 from gladly_assets.tables import TABLES, GladlyTable
 
 FROZEN_NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def make_simulator(**options) -> GladlySimulator:
@@ -71,7 +79,7 @@ def materialize(
         instance=instance,
         resources={
             "gladly": gladly or gladly_resource(sim, **resource_overrides),
-            "duckdb": DuckDBResource(database=str(db)),
+            "duckdb": duckdb_resource(str(db)),
         },
         run_config={"ops": {"gladly_tables": {"config": {"full_refresh": True}}}} if full_refresh else None,
         selection=selection,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -12,10 +12,11 @@ from datetime import timedelta
 
 import dagster as dg
 import duckdb
-import psutil
+import pytest
 
 from gladly_assets import metadata_keys as keys
 from gladly_assets.export_jobs import parse_instant
+from gladly_assets.processes import stop_process_group
 from gladly_assets.tables import TABLES_BY_NAME
 
 from .helpers import assert_tables_match, make_simulator, materialize, table_rows
@@ -35,6 +36,7 @@ def add_awkward_jobs(sim):
     return newer
 
 
+@pytest.mark.slow  # two full runs, one waiting out stalls and rate limits
 def test_a_run_through_every_fault_ends_like_a_clean_run(tmp_path):
     with (
         make_simulator() as clean,
@@ -96,16 +98,6 @@ def test_a_job_that_expires_before_download_is_reported_lost_and_the_rest_applie
         assert len([r for r in sim.request_log if doomed["id"] in r.path]) == 1
 
 
-def kill_tree(process: subprocess.Popen) -> None:
-    """SIGKILL the process and every descendant (Dagster runs steps in child processes)."""
-    family = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
-    for member in family:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            member.kill()
-    psutil.wait_procs(family, timeout=30)
-    process.wait(30)
-
-
 def _cli_env(sim, tmp_path) -> dict[str, str]:
     home = tmp_path / "dagster_home"
     home.mkdir(exist_ok=True)
@@ -130,6 +122,7 @@ CLI = [
 ]
 
 
+@pytest.mark.slow  # the dagster CLI in a subprocess
 def test_cli_run_killed_mid_load_is_repaired_by_the_next_run(tmp_path):
     with make_simulator() as sim:
         sim.advance(timedelta(hours=1))
@@ -150,7 +143,8 @@ def test_cli_run_killed_mid_load_is_repaired_by_the_next_run(tmp_path):
             assert loading.wait(120), "the big file never started loading"
             time.sleep(0.5)  # well inside the load of 150,000 rows
         finally:
-            kill_tree(process)
+            # A crash: SIGKILL to the CLI and the step processes it started.
+            stop_process_group(process, signal.SIGKILL)
 
         db = tmp_path / "gladly.duckdb"
         with duckdb.connect(str(db)) as connection:

@@ -15,7 +15,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,8 +31,11 @@ from gladly_assets.checks import ID_IS_UNIQUE, NO_REJECTED_LINES, NO_RETENTION_G
 from gladly_assets.demo import dagster_dev_command, prepare_dagster_home
 from gladly_assets.export_jobs import parse_instant
 from gladly_assets.metadata_keys import LAST_JOB_UPDATED_AT, MODE
+from gladly_assets.processes import stop_process_group
 from gladly_assets.sensors import SENSOR_NAME
 from gladly_assets.tables import TABLES
+
+from .helpers import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -51,12 +53,6 @@ CHECK_NAMES = (ID_IS_UNIQUE, NO_RETENTION_GAP, NO_REJECTED_LINES)
 
 
 # ---------------------------------------------------------------------------- processes
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def tail(path: Path, lines: int = 40) -> str:
@@ -104,30 +100,15 @@ class Spawned:
             )
 
     def stop(self) -> None:
-        """SIGTERM to the leader (`dagster dev` then stops its webserver, daemon, code server and
-        runs itself), SIGTERM to whatever of its session is left, then SIGKILL."""
+        """As the demo stops `dagster dev` (SIGINT to its group, SIGKILL after a grace period);
+        then nothing of its session may be left, not even a process that left its group."""
         session = self.process.pid
-        for targets, signum, grace in (
-            (lambda: [session] if self.process.poll() is None else [], signal.SIGTERM, STOP_GRACE_SECONDS),
-            (lambda: session_processes(session), signal.SIGTERM, 5),
-            (lambda: session_processes(session), signal.SIGKILL, 10),
-        ):
-            if not session_processes(session):
-                break
-            for pid in targets():
-                _signal(pid, signum)
-            deadline = time.monotonic() + grace
-            while session_processes(session) and time.monotonic() < deadline:
-                self.process.poll()  # reap the leader, or it would linger as a zombie
-                time.sleep(0.1)
-        self.process.wait(timeout=10)
+        stop_process_group(self.process, grace_seconds=STOP_GRACE_SECONDS)
         left = session_processes(session)
-        assert not left, f"processes of {self.name} survived SIGKILL: {left}"
-
-
-def _signal(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signum)
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        assert not left, f"processes of {self.name} outlived stopping its group: {left}"
 
 
 def wait_for(

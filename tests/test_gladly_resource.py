@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import socket
 import time
 import traceback
 import tracemalloc
@@ -31,6 +30,8 @@ from gladly_assets.errors import (
 from gladly_assets.export_jobs import ExportJob, parse_instant
 from gladly_assets.resources import GladlyResource
 from gladly_assets.simulator import GladlySimulator
+
+from .helpers import free_port
 
 MakeGladly = Callable[..., GladlyResource]
 
@@ -72,12 +73,6 @@ def assert_no_secret(text: str, sim: GladlySimulator) -> None:
 def full_text(error: BaseException) -> str:
     """Everything a traceback would show: messages of the error and of its whole chain."""
     return "".join(traceback.format_exception(error)) + repr(error)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

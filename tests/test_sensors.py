@@ -173,3 +173,18 @@ def test_the_demo_instance_retries_the_sensors_failed_runs(tmp_path):
     home = prepare_dagster_home(tmp_path / "dagster_home")
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert instance.run_retries_enabled
+
+
+def test_settings_not_applied_are_named_on_every_tick(sim, instance, db):
+    notice = "Settings not applied: GLADLY_X='y' is not usable."
+    sensor = build_export_jobs_sensor(settings_notice=notice, clock=sim.now)
+    assert notice in sensor.description
+    resources = {"gladly": gladly_resource(sim)}
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
+        first = sensor(context)
+    assert first.run_requests and first.run_requests[0].run_key.startswith("gladly-jobs-")
+    assert run(sim, instance, db, first.run_requests[0]).success
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
+        second = sensor(context)
+    assert isinstance(second, dg.SkipReason)
+    assert second.skip_message.startswith("No new export job with files") and second.skip_message.endswith(notice)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -497,15 +496,12 @@ def test_a_50k_item_job_streams_completely(sim: GladlySimulator) -> None:
     assert sim.downloads()[-1] == (job["id"], ITEMS)
 
 
-@pytest.mark.skipif(not os.environ.get("GLADLY_SIM_1M"), reason="set GLADLY_SIM_1M=1 (takes ~15 s)")
-def test_a_million_item_job_is_generated_in_well_under_a_minute() -> None:
+@pytest.mark.slow  # a million lines; how fast they are generated is the benchmark's to say
+def test_a_million_item_job_is_generated_whole() -> None:
     with GladlySimulator(now=NOW) as sim:
-        started = time.perf_counter()
         job = sim.complete_job(conversation_items=1_000_000)
-        elapsed = time.perf_counter() - started
         with open(sim.file_path(job["id"], ITEMS), "rb") as file:
             assert sum(1 for _ in file) == 1_000_000
-    assert elapsed < 45
 
 
 # --------------------------------------------------------------------------- downloads and faults

@@ -46,10 +46,6 @@ _VERSION = f"({JOB_UPDATED_AT_COLUMN}, {JOB_ID_COLUMN})"
 STAGE_COMMIT_BYTES = 64 * 1024 * 1024
 ROW_GROUP_ROWS = 122_880  # DuckDB's default row-group size
 
-# DuckDB's default limit (80% of RAM) lets it keep every block it wrote cached, so the
-# loader's memory would grow with the file; past this it evicts or spills to disk.
-MEMORY_LIMIT = "512MB"
-
 # How a column's type may change: each type can be widened into the next ones.
 _WIDENING = ["BOOLEAN", "BIGINT", "DOUBLE", "VARCHAR", "JSON"]
 
@@ -118,10 +114,9 @@ class JobResult:
 class Warehouse:
     """The gladly schema in one DuckDB connection."""
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, memory_limit: str | None = MEMORY_LIMIT):
+    def __init__(self, connection: duckdb.DuckDBPyConnection):
+        # DuckDB settings (memory_limit, threads) are the connection's: whoever opens it decides.
         self.conn = connection
-        if memory_limit:
-            self.conn.execute(f"SET memory_limit = '{memory_limit}'")
         # Qualify every name with the database's catalog: a file called gladly.duckdb
         # gives a catalog "gladly" that a bare schema name would be ambiguous with.
         self.catalog = str(_scalar(connection, "SELECT current_database()"))

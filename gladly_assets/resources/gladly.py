@@ -12,7 +12,6 @@ import os
 import random
 import re
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,6 +48,7 @@ from gladly_assets.errors import (
 from gladly_assets.export_jobs import ExportJob, format_instant
 from gladly_assets.resources.organization import api_root as organization_api_root
 from gladly_assets.resources.organization import check_domain
+from gladly_assets.throttle import Throttle
 
 T = TypeVar("T")
 
@@ -83,22 +83,6 @@ class _Download:
     total: int | None = None
     resumable: bool = True
     etag: str | None = None  # strong ETag of the body being resumed, sent as If-Range
-
-
-class _Progress:
-    """Calls ``on_progress`` at most every _PROGRESS_INTERVAL_SECONDS, and once at the end."""
-
-    def __init__(self, callback: Callable[[int, int | None], None] | None) -> None:
-        self._callback = callback
-        self._last = float("-inf")
-
-    def tick(self, done: int, total: int | None, *, force: bool = False) -> None:
-        if self._callback is None:
-            return
-        now = time.monotonic()
-        if force or now - self._last >= _PROGRESS_INTERVAL_SECONDS:
-            self._last = now
-            self._callback(done, total)
 
 
 class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -257,7 +241,11 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         part = dest.with_name(dest.name + ".part")
         url = self._url("export", "jobs", job_id, "files", file_name)
         state = _Download()
-        progress = _Progress(on_progress)
+        throttle = Throttle(_PROGRESS_INTERVAL_SECONDS, due_at_start=True)
+
+        def progress(done: int, total: int | None) -> None:
+            if on_progress is not None and throttle.due():
+                on_progress(done, total)
 
         def gone(what: str, detail: str) -> GladlyError:
             return GladlyJobExpired(
@@ -273,7 +261,8 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         except BaseException:
             part.unlink(missing_ok=True)
             raise
-        progress.tick(state.written, state.total, force=True)
+        if on_progress is not None:
+            on_progress(state.written, state.total)  # the end, whatever the throttle says
         return state.written
 
     # ---- requests ----------------------------------------------------------------------------
@@ -305,7 +294,7 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         url: str,
         part: Path,
         state: _Download,
-        progress: _Progress,
+        progress: Callable[[int, int | None], None],
         not_found: Callable[[str, str], GladlyError],
     ) -> None:
         what = f"GET {url}"
@@ -358,7 +347,7 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 for chunk in response.iter_bytes():
                     out.write(chunk)
                     state.written += len(chunk)
-                    progress.tick(state.written, total)
+                    progress(state.written, total)
         if total is not None and state.written != total:
             received = state.written
             if received > total:

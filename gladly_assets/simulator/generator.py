@@ -237,6 +237,9 @@ _LOOSE_ACTIVITY_SHARE = 0.02  # items posted through the API outside any convers
     THIRD_PARTY, NOTE, CLOSED, RETURNING, REOPENED,
 ) = range(14)  # fmt: skip
 
+# id, then '","conversationId":"...","customerId":"...","timestamp":"', the timestamp, then the optional
+# parts (initiator, responder, sessionId) with their keys, then the content.
+_ITEM_LINE = '{"id":"%s%s%s"%s%s%s,"content":%s}'
 _CLOSED = encode({"type": "CONVERSATION_STATUS_CHANGE", "status": "CLOSED"})
 _OPEN = encode({"type": "CONVERSATION_STATUS_CHANGE", "status": "OPEN"})
 
@@ -483,16 +486,16 @@ class Conversations:
             # Ids, timestamps and refs are plain ASCII without escapes: paste them,
             # and run only `content` (free text) through the JSON encoder.
             lines.append(
-                '{"id":"'
-                + item_id
-                + head
-                + self.ts(ms, suffixes)
-                + ('"' if initiator is None else '","initiator":' + initiator)
-                + ("" if responder is None else ',"responder":' + responder)
-                + ("" if extra is None else extra)
-                + ',"content":'
-                + (content if isinstance(content, str) else encode(content))
-                + "}"
+                _ITEM_LINE
+                % (
+                    item_id,
+                    head,
+                    self.ts(ms, suffixes),
+                    "" if initiator is None else ',"initiator":' + initiator,
+                    "" if responder is None else ',"responder":' + responder,
+                    "" if extra is None else extra,
+                    content if isinstance(content, str) else encode(content),
+                )
             )
         return lines
 
