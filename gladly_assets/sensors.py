@@ -134,7 +134,7 @@ def build_export_jobs_sensor(
         minimum_interval_seconds=interval_seconds,
         default_status=default_status,
         target=[table.asset_key for table in tables],
-        description="Requests a run of the Gladly tables whenever Gladly lists export jobs they have not applied."
+        description="Requests a run of the Gladly tables whenever Gladly lists export jobs a table has yet to apply."
         + (f"\n\n{settings_notice}" if settings_notice else ""),
     )
     def gladly_export_jobs_sensor(

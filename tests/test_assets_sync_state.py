@@ -194,22 +194,6 @@ def test_a_lost_window_clears_once_a_late_job_covers_it():
         assert_tables_match(sim, db_path)
 
 
-@pytest.mark.parametrize("windows", ["contiguous", "overlapping", "gapped"])
-def test_only_time_no_applied_window_covers_is_reported_lost(tmp_path, windows):
-    with make_simulator(windows=windows) as sim, dg.DagsterInstance.ephemeral() as instance:
-        result = materialize(sim, instance, tmp_path / "w.duckdb", selection=[CUSTOMERS.asset_key])
-        jobs = sorted(sim.jobs(), key=lambda job: job["parameters"]["startAt"])
-        spans = [(parse_instant(j["parameters"]["startAt"]), parse_instant(j["parameters"]["endAt"])) for j in jobs]
-        holes = []
-        reach = spans[0][1]
-        for start, end in spans[1:]:
-            if start > reach:
-                holes.append((reach, start))
-            reach = max(reach, end)
-        assert lost_windows(result, CUSTOMERS) == holes
-        assert bool(holes) == (windows == "gapped")
-
-
 def test_a_panic_in_a_dependency_fails_only_its_table(sim, instance, db, monkeypatch):
     """pyo3's PanicException (a Rust panic in Polars) derives from BaseException."""
     materialize(sim, instance, db)
