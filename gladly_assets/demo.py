@@ -1,9 +1,13 @@
 """What `make demo` runs: the Gladly simulator plus `dagster dev` pointed at it.
 
 The simulator keeps an hourly export schedule with 2 days of history and
-completes a new job every 30 seconds; the sensor is on, so within about a minute
-the four tables are materialised into data/warehouse.duckdb and every new
-simulated job is applied by itself. ``--history-days 14`` gives Gladly's full
+completes a new job every 30 seconds; the sensors are on, so within about a minute
+the four tables are materialised into data/warehouse.duckdb, every new
+simulated job is applied by itself, and the support-analytics tables refresh
+right after (the automation sensor). The reports sensor loads the last 7
+complete UTC days of every report stream (the simulator's reports are computed
+from the same jobs, so days before its history are empty) and re-reads the days
+that can still change every hour. ``--history-days 14`` gives Gladly's full
 retention instead (336 hourly jobs: the first sync then takes a few minutes).
 Ctrl-C stops everything this started.
 """
@@ -21,16 +25,23 @@ from gladly_assets.processes import stop_process_group
 from gladly_assets.simulator import GladlySimulator
 
 # The demo's own Dagster instance: one DuckDB writer at a time (the pool every
-# asset and DuckDB check claims), failed runs retried (the sensor's runs ask for it),
-# freshness policies evaluated.
+# asset and DuckDB check claims), at most 3 runs at once (a report backfill queues
+# its runs instead of starting them all), failed runs retried (the sensor's runs ask
+# for it), freshness policies evaluated, and automation conditions evaluated by
+# sensors (the analytics refresh after the tables).
 DAGSTER_YAML = """\
 concurrency:
   pools:
     default_limit: 1
+  runs:
+    max_concurrent_runs: 3
 run_retries:
   enabled: true
 freshness:
   enabled: true
+auto_materialize:
+  enabled: true
+  use_sensors: true
 telemetry:
   enabled: false
 """
@@ -51,6 +62,13 @@ def demo_environment(simulator: GladlySimulator, home: Path, database: Path, sen
         "GLADLY_DUCKDB_PATH": str(database.resolve()),
         "GLADLY_SENSOR_DEFAULT_STATUS": "RUNNING",
         "GLADLY_SENSOR_INTERVAL_SECONDS": str(sensor_seconds),
+        # The report streams: the last 7 days loaded on start, the days that still change
+        # re-read every hour, teams and inboxes as often.
+        "GLADLY_REPORTS_SENSOR_DEFAULT_STATUS": "RUNNING",
+        "GLADLY_REPORTS_BACKFILL_DAYS": "7",
+        "GLADLY_REPORTS_REFRESH_MINUTES": "60",
+        "GLADLY_REPORTS_SETTLE_MINUTES": "30",
+        "GLADLY_REPORTS_SENSOR_INTERVAL_SECONDS": str(max(sensor_seconds, 30)),
     }
 
 

@@ -59,3 +59,12 @@ def clip(value: object, limit: int = 200) -> str:
     """``value`` as text for an error message, cut to ``limit`` characters."""
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class ReportFormatError(GladlyResponseError):
+    """A report body that is not the CSV its metric set promises: HTML or JSON, an error text,
+    a declared column missing, broken quoting."""
+
+
+class ReportTruncatedError(GladlyError):
+    """A report window is at Gladly's row cap and cannot be split further: rows may be missing."""

@@ -14,10 +14,12 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Generic, TypeVar, cast
 
 import dagster as dg
 
+from gladly_assets.reports.assets import DEFAULT_START_DATE as REPORTS_DEFAULT_START_DATE
 from gladly_assets.resources.warehouse import DEFAULT_MEMORY_LIMIT
 from gladly_assets.sensors import DEFAULT_INTERVAL_SECONDS
 
@@ -70,6 +72,22 @@ def _one_of(*options: str) -> Callable[[str], str]:
 
 def _sensor_status(raw: str) -> dg.DefaultSensorStatus:
     return dg.DefaultSensorStatus[_one_of("RUNNING", "STOPPED")(raw)]
+
+
+def _whole_number(least: int, unit: str) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        if not raw.isdigit() or int(raw) < least:
+            raise ValueError(f"expected a whole number of {unit}, at least {least}")
+        return int(raw)
+
+    return parse
+
+
+def _day(raw: str) -> str:
+    try:
+        return date.fromisoformat(raw).isoformat()
+    except ValueError:
+        raise ValueError("expected a date such as 2024-01-01") from None
 
 
 def _seconds(raw: str) -> int:
@@ -163,6 +181,49 @@ SENSOR_DEFAULT_STATUS = Setting(
     "`STOPPED`",
 )
 
+REPORTS_START_DATE = Setting(
+    "GLADLY_REPORTS_START_DATE",
+    REPORTS_DEFAULT_START_DATE,
+    _day,
+    "first UTC day of the report partitions (Gladly's reports go back years; backfill older days from the UI)",
+    f"`{REPORTS_DEFAULT_START_DATE}`",
+)
+REPORTS_BACKFILL_DAYS = Setting(
+    "GLADLY_REPORTS_BACKFILL_DAYS",
+    7,
+    _whole_number(0, "days"),
+    "recent days the reports sensor loads when they are missing",
+    "7",
+)
+REPORTS_REFRESH_MINUTES = Setting(
+    "GLADLY_REPORTS_REFRESH_MINUTES",
+    360,
+    _whole_number(1, "minutes"),
+    "how often report days that still change, teams and inboxes are re-read, in minutes",
+    "360",
+)
+REPORTS_SETTLE_MINUTES = Setting(
+    "GLADLY_REPORTS_SETTLE_MINUTES",
+    120,
+    _whole_number(0, "minutes"),
+    "how long after a UTC day ends the reports sensor first reads it (reports lag about an hour)",
+    "120",
+)
+REPORTS_SENSOR_INTERVAL_SECONDS = Setting(
+    "GLADLY_REPORTS_SENSOR_INTERVAL_SECONDS",
+    60,
+    _seconds,
+    "how often the reports sensor plans report runs, in seconds",
+    "60",
+)
+REPORTS_SENSOR_DEFAULT_STATUS = Setting(
+    "GLADLY_REPORTS_SENSOR_DEFAULT_STATUS",
+    dg.DefaultSensorStatus.STOPPED,
+    _sensor_status,
+    "`RUNNING` to start the reports sensor without a click",
+    "`STOPPED`",
+)
+
 SETTINGS: tuple[Setting[Any], ...] = (
     ORGANIZATION,
     AGENT_EMAIL,
@@ -174,6 +235,12 @@ SETTINGS: tuple[Setting[Any], ...] = (
     EXPORT_FREQUENCY,
     SENSOR_INTERVAL_SECONDS,
     SENSOR_DEFAULT_STATUS,
+    REPORTS_START_DATE,
+    REPORTS_BACKFILL_DAYS,
+    REPORTS_REFRESH_MINUTES,
+    REPORTS_SETTLE_MINUTES,
+    REPORTS_SENSOR_INTERVAL_SECONDS,
+    REPORTS_SENSOR_DEFAULT_STATUS,
 )
 
 

@@ -16,16 +16,23 @@ Design, chosen on the benchmarks in ``benchmarks/``:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import duckdb
 import polars as pl
 
 from gladly_assets.load.jsonl import Batch, RejectedLine
+from gladly_assets.report_schema import (
+    FETCHED_AT_COLUMN,
+    REPORT_DAY_COLUMN,
+    UNPARSED_COLUMN,
+    ReportStream,
+    ReportWindow,
+)
 from gladly_assets.tables import (
     JOB_ID_COLUMN,
     JOB_UPDATED_AT_COLUMN,
@@ -36,6 +43,9 @@ from gladly_assets.tables import (
 
 REJECTED_LINES = "_rejected_lines"
 REJECTED_LINES_TABLE = f"{SCHEMA}.{REJECTED_LINES}"
+# One row per report request whose rows a report table holds: what the truncation check reads.
+REPORT_WINDOWS = "_report_windows"
+REPORT_WINDOWS_TABLE = f"{SCHEMA}.{REPORT_WINDOWS}"
 _VERSION = f"({JOB_UPDATED_AT_COLUMN}, {JOB_ID_COLUMN})"
 
 # Staged rows are committed after about this many bytes of JSONL, because DuckDB holds a
@@ -415,6 +425,160 @@ class Warehouse:
             f"DELETE FROM {self._table_ref(REJECTED_LINES)} WHERE table_name = ? AND job_id = ?",
             [table.name, job_id],
         )
+
+
+@dataclass(frozen=True)
+class FetchedWindow:
+    """One report request of a day: its window, how many rows and bytes it returned."""
+
+    window: ReportWindow
+    rows: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class DayResult:
+    rows: int  # the day's rows now
+    replaced: int  # rows the day had before
+    moved: int  # rows with one of these keys taken out of other days (a work session that ended)
+    new_columns: tuple[str, ...]
+
+
+class ReportTables:
+    """Report tables in the gladly schema: one UTC day of a stream replaced at a time, atomically.
+
+    Every row carries the day whose report delivered it (``_report_day``), so replacing a
+    day never depends on how Gladly places rows in time; the requests behind each day are
+    kept in ``_report_windows``, which the not-truncated check reads.
+    """
+
+    def __init__(self, warehouse: Warehouse):
+        self.warehouse = warehouse
+        self.conn = warehouse.conn
+        self.conn.execute(
+            f"""CREATE TABLE IF NOT EXISTS {warehouse._table_ref(REPORT_WINDOWS)} (
+                table_name VARCHAR NOT NULL, report_day DATE NOT NULL, window_start TIMESTAMPTZ NOT NULL,
+                window_end TIMESTAMPTZ NOT NULL, instants BOOLEAN NOT NULL, rows BIGINT NOT NULL,
+                bytes BIGINT NOT NULL, fetched_at TIMESTAMPTZ NOT NULL)"""
+        )
+
+    def replace_day(
+        self,
+        stream: ReportStream,
+        day: date,
+        frame: pl.DataFrame,
+        windows: Sequence[FetchedWindow],
+        fetched_at: datetime,
+    ) -> DayResult:
+        """Make ``stream``'s table hold exactly ``frame`` for ``day``, in one transaction: the day's
+        previous rows go, and so do rows of the same keys stored under other days (rows that moved)."""
+        warehouse = self.warehouse
+        table = warehouse._table_ref(stream.name)
+        load = _LoadState()
+        with warehouse._transaction():
+            self._create_if_missing(stream)
+            incoming = {
+                name: kind
+                for name, dtype in frame.schema.items()
+                if (kind := "JSON" if name == UNPARSED_COLUMN else _duckdb_type(dtype, False)) is not None
+            }
+            warehouse._evolve(stream.name, incoming, load)
+            replaced = int(_scalar(self.conn, f"DELETE FROM {table} WHERE {REPORT_DAY_COLUMN} = ?", [day]))
+            self.conn.register("report_frame", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
+            try:
+                same_key = " AND ".join(f"t.{quote(k)} IS NOT DISTINCT FROM f.{quote(k)}" for k in stream.key)
+                moved = int(
+                    _scalar(
+                        self.conn,
+                        f"DELETE FROM {table} AS t WHERE EXISTS (SELECT 1 FROM report_frame AS f WHERE {same_key})",
+                    )
+                )
+                columns = ", ".join(
+                    f"f.{quote(name)}" if incoming.get(name) != "JSON" else f"f.{quote(name)}::JSON AS {quote(name)}"
+                    for name in frame.columns
+                )
+                self.conn.execute(
+                    f"INSERT INTO {table} BY NAME SELECT {columns}, ?::DATE AS {REPORT_DAY_COLUMN}, "
+                    f"?::TIMESTAMPTZ AS {FETCHED_AT_COLUMN} FROM report_frame AS f",
+                    [day, fetched_at],
+                )
+            finally:
+                self.conn.unregister("report_frame")
+            windows_table = warehouse._table_ref(REPORT_WINDOWS)
+            self.conn.execute(
+                f"DELETE FROM {windows_table} WHERE table_name = ? AND report_day = ?", [stream.name, day]
+            )
+            if windows:
+                self.conn.executemany(
+                    f"INSERT INTO {windows_table} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (stream.name, day, w.window.start, w.window.end, w.window.instants, w.rows, w.bytes, fetched_at)
+                        for w in windows
+                    ],
+                )
+        return DayResult(frame.height, replaced, moved, tuple(sorted(load.new_columns)))
+
+    def _create_if_missing(self, stream: ReportStream) -> None:
+        if self.warehouse.columns(stream.name):
+            return
+        declared = [f"{quote(column.name)} {column.duckdb_type}" for column in stream.columns]
+        if stream.is_event_stream:
+            declared.append(f"{quote(stream.key[0])} VARCHAR")
+        self.conn.execute(
+            f"CREATE TABLE {self.warehouse._table_ref(stream.name)} ({', '.join(declared)}, "
+            f"{UNPARSED_COLUMN} JSON, {REPORT_DAY_COLUMN} DATE NOT NULL, {FETCHED_AT_COLUMN} TIMESTAMPTZ NOT NULL)"
+        )
+
+    def day_rows(self, stream: ReportStream, day: date) -> int:
+        if not self.warehouse.columns(stream.name):
+            return 0
+        table = self.warehouse._table_ref(stream.name)
+        return int(_scalar(self.conn, f"SELECT count(*) FROM {table} WHERE {REPORT_DAY_COLUMN} = ?", [day]))
+
+    def key_problems(self, table_name: str, key: Sequence[str], required: Sequence[str]) -> tuple[int, int]:
+        """(rows missing a ``required`` key column, keys that occur more than once)."""
+        table = self.warehouse._table_ref(table_name)
+        missing = " OR ".join(f"{quote(k)} IS NULL" for k in required) or "false"
+        composite = f"({', '.join(quote(k) for k in key)})" if len(key) > 1 else quote(key[0])
+        null_keys, duplicates = _row(
+            self.conn, f"SELECT count(*) FILTER (WHERE {missing}), count(*) - count(DISTINCT {composite}) FROM {table}"
+        )
+        return int(null_keys), int(duplicates)
+
+    def unparsed_rows(self, stream: ReportStream) -> int:
+        table = self.warehouse._table_ref(stream.name)
+        return int(_scalar(self.conn, f"SELECT count(*) FROM {table} WHERE {UNPARSED_COLUMN} IS NOT NULL"))
+
+    def windows_at_least(self, stream: ReportStream, rows: int) -> list[dict[str, Any]]:
+        """The stored windows of ``stream`` that returned ``rows`` rows or more."""
+        result = self.conn.execute(
+            f"SELECT report_day, window_start, window_end, rows FROM {self.warehouse._table_ref(REPORT_WINDOWS)} "
+            "WHERE table_name = ? AND rows >= ? ORDER BY window_start",
+            [stream.name, rows],
+        )
+        return [
+            {"day": str(day), "from": start.isoformat(), "to": end.isoformat(), "rows": count}
+            for day, start, end, count in result.fetchall()
+        ]
+
+    def replace_table(self, name: str, frame: pl.DataFrame, fetched_at: datetime) -> int:
+        """A full refresh: the table becomes ``frame`` (plus ``_fetched_at``) in one transaction."""
+        warehouse = self.warehouse
+        stage = f"_load_{name}"
+        self.conn.register("full_frame", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
+        try:
+            with warehouse._transaction():
+                warehouse._drop(stage)
+                self.conn.execute(
+                    f"CREATE TABLE {warehouse._table_ref(stage)} AS SELECT *, ?::TIMESTAMPTZ AS {FETCHED_AT_COLUMN} "
+                    "FROM full_frame",
+                    [fetched_at],
+                )
+                warehouse._drop(name)
+                self.conn.execute(f"ALTER TABLE {warehouse._table_ref(stage)} RENAME TO {quote(name)}")
+        finally:
+            self.conn.unregister("full_frame")
+        return frame.height
 
 
 class _LoadState:

@@ -12,7 +12,10 @@ import os
 import random
 import re
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -46,6 +49,7 @@ from gladly_assets.errors import (
     clip,
 )
 from gladly_assets.export_jobs import ExportJob, format_instant
+from gladly_assets.report_schema import ReportWindow
 from gladly_assets.resources.organization import api_root as organization_api_root
 from gladly_assets.resources.organization import check_domain
 from gladly_assets.throttle import Throttle
@@ -85,6 +89,58 @@ class _Download:
     etag: str | None = None  # strong ETag of the body being resumed, sent as If-Range
 
 
+class ReportPacer:
+    """At most ``limit`` report requests started in any ``window`` seconds, and at most
+    ``concurrency`` at once: Gladly's reports limit (10 a minute, 2 at once) per organization.
+    One per organization and process (``_report_pacer``), shared by every resource and thread."""
+
+    def __init__(
+        self,
+        limit: int,
+        concurrency: int,
+        window: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.limit, self.window = limit, window
+        self._clock, self._sleep = clock, sleep
+        self._starts: deque[float] = deque()
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(concurrency)
+
+    @contextmanager
+    def slot(self) -> Iterator[float]:
+        """Hold one of the concurrent slots for a request; yields the seconds waited for it."""
+        started = self._clock()
+        with self._slots:
+            self._take_turn()
+            yield self._clock() - started
+
+    def _take_turn(self) -> None:
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._starts and now - self._starts[0] >= self.window:
+                    self._starts.popleft()
+                if len(self._starts) < self.limit:
+                    self._starts.append(now)
+                    return
+                wait = self.window - (now - self._starts[0])
+            self._sleep(max(wait, 0.001))
+
+
+_PACERS: dict[tuple[str, int, float, int], ReportPacer] = {}
+_PACERS_LOCK = threading.Lock()
+
+
+def _report_pacer(api_root: str, limit: int, window: float, concurrency: int) -> ReportPacer:
+    with _PACERS_LOCK:
+        key = (api_root, limit, window, concurrency)
+        if key not in _PACERS:
+            _PACERS[key] = ReportPacer(limit, concurrency, window)
+        return _PACERS[key]
+
+
 class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Gladly's Export API: list export jobs and stream their files to disk, with retries.
 
@@ -107,6 +163,24 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     backoff_initial_seconds: float = Field(default=1.0, description="First wait between attempts.")
     backoff_max_seconds: float = Field(
         default=60.0, description="Longest computed wait between attempts (a server's Retry-After wins)."
+    )
+
+    report_requests_per_window: int = Field(
+        default=10,
+        description="Report requests started per report_window_seconds at most (Gladly allows 10 a minute).",
+    )
+    report_window_seconds: float = Field(default=60.0, description="The window of the reports' rate limit.")
+    report_concurrency: int = Field(default=2, description="Report requests in flight at once (Gladly allows 2).")
+    report_row_cap: int = Field(
+        default=100_000,
+        description="Rows past which Gladly silently drops a report's surplus; a window that returns 90% of it "
+        "is split or refused.",
+    )
+    report_timeout_seconds: float = Field(
+        default=300.0, description="Read timeout of one report request: Gladly computes reports synchronously."
+    )
+    report_max_bytes: int = Field(
+        default=2 * 1024**3, description="Largest report body accepted; a bigger one is an error, not a full disk."
     )
 
     _client: httpx.Client | None = PrivateAttr(default=None)
@@ -142,6 +216,10 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             problems.append("timeout_seconds must be positive")
         if not 0 <= self.backoff_initial_seconds <= self.backoff_max_seconds:
             problems.append("backoff seconds must satisfy 0 <= backoff_initial_seconds <= backoff_max_seconds")
+        if min(self.report_requests_per_window, self.report_concurrency, self.report_row_cap) < 1:
+            problems.append("report_requests_per_window, report_concurrency and report_row_cap must be at least 1")
+        if self.report_window_seconds <= 0:
+            problems.append("report_window_seconds must be positive")
         if not self.agent_email.strip() or not self.api_token.strip():
             problems.append("agent_email and api_token must be set (GLADLY_AGENT_EMAIL, GLADLY_API_TOKEN)")
         if problems:
@@ -264,6 +342,93 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         if on_progress is not None:
             on_progress(state.written, state.total)  # the end, whatever the throttle says
         return state.written
+
+    # ---- reports ------------------------------------------------------------------------------
+
+    def download_report(self, metric_set: str, window: ReportWindow, dest: Path) -> int:
+        """POST /reports for ``window`` and stream the CSV to ``dest``; returns the bytes written.
+
+        Paced to the reports' rate limit, shared by every resource of this organization in the
+        process; 429 and 5xx are retried with the resource's retry policy, and a 429 waits at
+        least one pacing interval more per attempt, so that the limit's minute can pass. Either
+        ``dest`` holds the whole body or an exception is raised and no file is left.
+        """
+        dest = Path(dest)
+        part = dest.with_name(dest.name + ".part")
+        url = self._url("reports")
+        body = window.request_body(metric_set)
+        what = f"POST {url} ({metric_set} {window})"
+        pacer = _report_pacer(
+            self.api_root, self.report_requests_per_window, self.report_window_seconds, self.report_concurrency
+        )
+        attempts = 0
+
+        def attempt() -> int:
+            nonlocal attempts
+            attempts += 1
+            with pacer.slot() as waited:
+                if waited >= 1:
+                    dg.get_dagster_logger().info(
+                        f"Gladly: waited {waited:.1f} s for the reports rate limit before {what}"
+                    )
+                return self._report_attempt(url, body, part, what, attempts)
+
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.unlink(missing_ok=True)
+        try:
+            written = self._with_retries(what, attempt)
+            os.replace(part, dest)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+        return written
+
+    def _report_attempt(self, url: str, body: dict[str, str], part: Path, what: str, attempt: int) -> int:
+        headers = {"Accept": "text/csv", "Accept-Encoding": "identity"}
+        timeout = httpx.Timeout(
+            self.report_timeout_seconds, connect=min(self.timeout_seconds, _CONNECT_TIMEOUT_SECONDS)
+        )
+        with self._http().stream("POST", url, json=body, headers=headers, timeout=timeout) as response:
+            try:
+                self._raise_for_status(response, what, self._organization_not_found)
+            except _Retryable as retry:
+                if response.status_code == 429:
+                    # The reports limit counts a minute: a second's backoff would only meet it again,
+                    # so wait at least one more pacing interval per attempt (and never less than
+                    # the usual backoff or what the server asked for).
+                    interval = self.report_window_seconds / self.report_requests_per_window
+                    backoff = min(self.backoff_initial_seconds * 2 ** (attempt - 1), self.backoff_max_seconds)
+                    retry.wait = max(retry.wait or 0.0, backoff, interval * attempt)
+                raise
+            written = 0
+            with open(part, "wb") as out:
+                for chunk in response.iter_bytes():
+                    written += len(chunk)
+                    if written > self.report_max_bytes:
+                        raise GladlyResponseError(
+                            f"{what} answered more than report_max_bytes ({self.report_max_bytes:,} bytes); "
+                            "ask for a shorter window or raise the setting"
+                        )
+                    out.write(chunk)
+        return written
+
+    def list_teams(self) -> list[dict[str, Any]]:
+        """GET /teams: every team as Gladly sends it (``id``, ``name``, ``description``, ``agentIds``)."""
+        return self._list_objects("teams")
+
+    def list_inboxes(self) -> list[dict[str, Any]]:
+        """GET /inboxes: every inbox as Gladly sends it (``id``, ``name``, ``disabled``)."""
+        return self._list_objects("inboxes")
+
+    def _list_objects(self, path: str) -> list[dict[str, Any]]:
+        data = self._get_json(self._url(path), None, self._organization_not_found)
+        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+            raise GladlyResponseError(f"GET /{path} answered {self.redact(clip(data))}, not a JSON array of objects")
+        return data
+
+    def redact(self, text: str) -> str:
+        """``text`` without the API token: for messages built from what Gladly sent."""
+        return self._redact(text)
 
     # ---- requests ----------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Gladly's Reports API: report streams as daily-partitioned assets, teams and inboxes."""
