@@ -20,6 +20,8 @@ from gladly_assets.simulator import GladlySimulator
 from gladly_assets.tables import TABLES, GladlyTable
 
 FROZEN_NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+# The real assets on this machine's clock (materialize() below uses the simulator's instead).
+ASSETS = build_gladly_assets()
 
 
 def free_port() -> int:
