@@ -213,3 +213,64 @@ def test_blank_lines_and_escapes_together_still_round_trip():
     chunk = b'{"id":"a","c":{"t":"x\\ty"}}\n\n   \n{"id":"b","c":{"t":"z\\\\w"}}\n'
     batch = parse_chunk(chunk, 1)
     assert [json.loads(text) for text in batch.frame["c"]] == [{"t": "x\ty"}, {"t": "z\\w"}]
+
+
+def both_paths(lines: list[str]) -> list[pl.DataFrame]:
+    """The lines parsed whole (Polars) and line by line (a bad line sends them there)."""
+    chunk = ("\n".join(lines) + "\n").encode()
+    whole, exact = parse_chunk(chunk, 1), parse_chunk(chunk + b"not json\n", 1)
+    assert whole.rejected == [] and len(exact.rejected) == 1
+    assert whole.json_columns == exact.json_columns
+    return [whole.frame, exact.frame]
+
+
+@pytest.mark.parametrize(
+    ("token", "text"),
+    [
+        ("true", "true"),
+        ("2", "2"),
+        ("2.0", "2"),
+        ("1e3", "1000"),
+        ("1E+3", "1000"),
+        ("1.50", "1.5"),
+        ("-0.0", "-0"),
+        ("1.5e-7", "0.00000015"),
+        ("12345678901234567890123", "12345678901234567890123"),
+        ('"2.0"', "2.0"),  # text ids are kept as sent
+    ],
+)
+def test_a_non_string_id_has_one_text_on_both_paths(token, text):
+    for frame in both_paths([f'{{"id":{token}}}', '{"id":"other"}']):
+        assert frame["id"].to_list() == [text, "other"]
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype", "expected"),
+    [
+        (["1", "2"], pl.Int64, [1, 2]),
+        (["1", "2.5"], pl.Float64, [1.0, 2.5]),
+        (["true", "false"], pl.Boolean, [True, False]),
+        (['"s"', "1.5e-7"], pl.String, ["s", "0.00000015"]),  # text takes anything
+        (["1", "9223372036854775808"], pl.String, ["1", "9223372036854775808"]),  # JSON: beyond 64 bits
+        (["0.5", "9007199254740993"], pl.String, ["0.5", "9007199254740993"]),  # JSON: a double would round it
+        (["[1]", "2"], pl.String, ["[1]", "2"]),  # JSON: no scalar type holds both
+        (["true", "1"], pl.String, ["true", "1"]),
+    ],
+)
+def test_columns_get_one_type_and_one_text_on_both_paths(values, dtype, expected):
+    lines = [f'{{"id":"r{i}","x":{value}}}' for i, value in enumerate(values)]
+    for frame in both_paths(lines):
+        assert frame["x"].dtype == dtype
+        assert frame["x"].to_list() == expected
+
+
+def test_lines_nested_deeper_than_polars_allows_are_rejected_on_both_paths():
+    deep = '{"id":"deep","x":' + "[" * jsonl.MAX_DEPTH + "]" * jsonl.MAX_DEPTH + "}"
+    deepest_kept = '{"id":"kept","x":' + "[" * (jsonl.MAX_DEPTH - 1) + "]" * (jsonl.MAX_DEPTH - 1) + "}"
+    very_deep = '{"id":"very","x":' + "[" * 10_000 + "]" * 10_000 + "}"
+    for chunk in [f"{deepest_kept}\n{deep}\n{very_deep}\n", f"{deep}\n{very_deep}\n{deepest_kept}\nnot json\n"]:
+        batch = parse_chunk(chunk.encode(), 1)
+        assert batch.frame["id"].to_list() == ["kept"]
+        assert len(batch.frame["x"][0]) == 2 * (jsonl.MAX_DEPTH - 1)
+        deep_errors = [line.error for line in batch.rejected if "nested" in line.error]
+        assert deep_errors == [f"nested deeper than {jsonl.MAX_DEPTH} levels"] * 2

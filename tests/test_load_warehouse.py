@@ -1,5 +1,6 @@
 """The DuckDB merge: ordering by job, atomic jobs, schema drift, hostile names."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -10,7 +11,10 @@ from gladly_assets.load.jsonl import parse_chunk
 from gladly_assets.load.warehouse import Warehouse
 from gladly_assets.tables import TABLES_BY_NAME
 
+from .test_load_properties import holds
+
 CUSTOMERS = TABLES_BY_NAME["customers"]
+AGENTS = TABLES_BY_NAME["agents"]
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
@@ -132,10 +136,33 @@ def test_type_changes_widen_the_column_and_keep_every_value(warehouse):
     apply(warehouse, "j3", 3, '{"id":"c","score":"high"}')
     assert warehouse.columns("customers")["score"] == "VARCHAR"
     apply(warehouse, "j4", 4, '{"id":"d","score":{"value":3}}')
-    assert warehouse.columns("customers")["score"] == "JSON"
+    assert warehouse.columns("customers")["score"] == "VARCHAR"  # text takes anything
     values = dict(rows(warehouse, "id, score"))
-    # Numbers that went through the VARCHAR step are JSON strings now; nothing is lost.
-    assert values == {"a": '"1.0"', "b": '"2.5"', "c": '"high"', "d": '{"value": 3}'}
+    # Other values as their JSON text, numbers written as the parser writes them.
+    assert values == {"a": "1", "b": "2.5", "c": "high", "d": '{"value": 3}'}
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "column_type", "expected"),
+    [
+        ("1", "true", "JSON", ["1", "true"]),  # no scalar type holds both
+        ("[1]", "2.5", "JSON", ["[1]", "2.5"]),
+        ("0.00000015", '"s"', "VARCHAR", ["0.00000015", "s"]),  # as the parser writes it, not 1.5e-07
+        ("-0.0", '"s"', "VARCHAR", ["-0", "s"]),
+        ("9007199254740993", "0.5", "JSON", ["9007199254740993", "0.5"]),  # a double would round it
+        ("0.5", "9007199254740993", "JSON", ["0.5", "9007199254740993"]),
+        ("1", "0.5", "DOUBLE", [1.0, 0.5]),
+    ],
+)
+def test_a_type_change_across_jobs_gives_the_type_one_file_would(warehouse, first, then, column_type, expected):
+    apply(warehouse, "j1", 1, f'{{"id":"a","x":{first}}}')
+    apply(warehouse, "j2", 2, f'{{"id":"b","x":{then}}}')
+    assert warehouse.columns("customers")["x"] == column_type
+    assert [value for _, value in rows(warehouse, "id, x")] == expected
+    # The same lines in one file: the same type.
+    apply(warehouse, "j3", 3, f'{{"id":"c","x":{first}}}', f'{{"id":"d","x":{then}}}', table=AGENTS)
+    assert warehouse.columns("agents")["x"] == column_type
+    assert [value for _, value in rows(warehouse, "id, x", table="agents")] == expected
 
 
 def test_hostile_keys_become_columns_not_sql(warehouse):
@@ -172,3 +199,83 @@ def test_rebuild_swaps_in_atomically(warehouse):
     warehouse.finish_rebuild(CUSTOMERS)
     assert rows(warehouse) == [("new", "N", "j2")]
     assert warehouse.columns(target) == {}
+
+
+def test_a_key_named_like_a_pseudo_column_never_decides_which_line_wins(warehouse):
+    # The within-file order is the stage's own; a "rowid" key is just a value.
+    apply(warehouse, "j1", 1, '{"id":"a","rowid":9,"name":"first"}', '{"id":"a","rowid":1,"name":"second"}')
+    apply(warehouse, "j2", 2, '{"id":"b","ROWID":5,"name":"x"}', '{"id":"b","ROWID":0,"name":"y"}')
+    assert rows(warehouse, 'id, name, "rowid__2", "ROWID__3"') == [("a", "second", 1, None), ("b", "y", None, 0)]
+
+
+def test_case_twins_and_loader_names_keep_their_values_across_lines_and_jobs(warehouse):
+    apply(warehouse, "j1", 1, '{"id":"a","name":"lower"}', '{"id":"b","Name":"upper","_job_id":"mine"}')
+    apply(warehouse, "j2", 2, '{"id":"c","NAME":"shout","":"empty","n\\u0000ul":"nul"}')
+    assert rows(warehouse, 'id, name, "Name__2", "NAME__3", "_job_id__2", "__2", "n\\u0000ul__2", _job_id') == [
+        ("a", "lower", None, None, None, None, None, "j1"),
+        ("b", None, "upper", None, "mine", None, None, "j1"),
+        ("c", None, None, "shout", None, "empty", "nul", "j2"),
+    ]
+
+
+def test_a_failing_statement_raises_its_own_error_and_leaves_nothing_behind(tmp_path):
+    # DuckDB running out of memory mid-INSERT: the cause is raised, not the aborted
+    # transaction that cleaning up in it would report; the stage and the table it
+    # created are gone.
+    connection = duckdb.connect(str(tmp_path / "gladly.duckdb"), config={"memory_limit": "1MB"})
+    starved = Warehouse(connection)
+    chunk = "".join(json.dumps({"id": f"r{i}", "name": "x" * 1000}) + "\n" for i in range(5000)).encode()
+    with pytest.raises(duckdb.OutOfMemoryException, match="Out of Memory"):
+        starved.apply_job(CUSTOMERS, "j1", T0, [parse_chunk(chunk, 1)])
+    assert connection.execute("SELECT table_name FROM duckdb_tables()").fetchall() == [("_rejected_lines",)]
+    connection.close()
+
+
+class Interrupted(BaseException):
+    """Like a KeyboardInterrupt or a Rust panic from Polars: not an Exception."""
+
+
+def test_a_job_interrupted_after_committing_batches_leaves_nothing_behind(warehouse, monkeypatch):
+    monkeypatch.setattr(warehouse_module, "STAGE_COMMIT_BYTES", 1)
+    monkeypatch.setattr(warehouse_module, "ROW_GROUP_ROWS", 2)
+
+    def batches():
+        yield parse_chunk(b'{"id":"k1"}\n{"id":"k2"}\n{"id":"k3"}\n', 1)
+        yield parse_chunk(b'{"id":"k4"}\n{"id":"k5"}\n', 4)
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        warehouse.apply_job(CUSTOMERS, "j1", T0, batches())
+    # The job created the table: it is gone again, and so is its stage.
+    assert warehouse.conn.execute("SELECT table_name FROM duckdb_tables()").fetchall() == [("_rejected_lines",)]
+    apply(warehouse, "j1", 1, '{"id":"a","name":"A"}')
+    with pytest.raises(Interrupted):
+        warehouse.apply_job(CUSTOMERS, "j2", T0 + timedelta(hours=2), batches())
+    assert rows(warehouse) == [("a", "A", "j1")]
+    assert sorted(warehouse.conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()) == [
+        ("_rejected_lines",),
+        ("customers",),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        # A duplicated key keeps its first value, whatever the kinds (the type may follow
+        # the batch: Polars types by the last value; the value is kept either way).
+        (['{"id":"a","x":[1],"x":"s"}'], [[1]]),
+        (['{"id":"a","x":2,"x":1.5}'], [2]),
+        (['{"id":"a","x":"s","x":[1]}'], ["s"]),
+        (['{"id":"a","x":"{s}","x":{"k":1}}'], ["{s}"]),
+        (['{"id":"a","x":true,"x":"t"}'], [True]),
+        (['{"id":"a","x":null,"x":1}', '{"id":"b","x":3}'], [None, 3]),
+    ],
+)
+@pytest.mark.parametrize("path", ["whole", "line by line"])
+def test_a_duplicated_key_keeps_its_first_value_on_both_paths(warehouse, lines, expected, path):
+    if path == "line by line":
+        lines = [*lines, "not json"]  # sends the chunk down the exact path
+    apply(warehouse, "j1", 1, *lines)
+    column_type = warehouse.columns("customers")["x"]
+    stored = [value for _, value in rows(warehouse, "id, x")]
+    assert all(map(holds, stored, [column_type] * len(stored), expected)), (column_type, stored)

@@ -7,20 +7,44 @@ the batches' schemas, so a field that appears only in the last line still
 lands. Top-level objects and arrays come back as JSON text: they are stored as
 DuckDB JSON, and keys that come and go inside them never change the schema.
 
-Lines that are not a JSON object with an ``id`` are split off as
-``RejectedLine`` (with their line number and the parse error) instead of
-failing the file or vanishing.
+A batch is parsed by Polars whole; batches Polars refuses (a bad line, types it
+cannot reconcile, the rare text it cannot write back exactly) are parsed line by
+line. Both paths give the same frame for the same lines, whatever else is in the
+batch:
+
+* A duplicated top-level key keeps its first value (Polars' rule, which the
+  line-by-line path follows). Polars types the column by the key's last value:
+  when a key's values differ in kind, the column's type may follow the batch, and
+  a first value that is text holding JSON may be kept as that JSON; the value is
+  never lost. Inside objects and arrays the JSON text is kept as sent, duplicates
+  included.
+* A non-string ``id`` is stored as its JSON text, numbers written as Polars
+  writes them: plain decimal digits, no exponent, no trailing ``.0`` (``true``,
+  ``2``, ``2`` for ``2.0``, ``1000`` for ``1e3``, ``1.5`` for ``1.50``).
+* Column types follow the values: booleans, 64-bit integers, doubles, text,
+  and JSON text for objects and arrays. Text mixed with other values makes a text
+  column, the other values as their JSON text; any other mix (a boolean and a
+  number, an array and a number) makes a JSON column. Nothing is rounded: integers
+  beyond 64 bits, and a double column with a number whose magnitude reaches 2**53
+  (where a double no longer holds every integer), make a JSON column, each number
+  written as above.
+
+Lines that are not a JSON object with an ``id`` (a scalar, not empty), are not
+UTF-8, hold half a UTF-16 surrogate pair or are nested deeper than
+``MAX_DEPTH`` levels are split off as ``RejectedLine`` (with their line number
+and the reason) instead of failing the file or vanishing.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -31,6 +55,12 @@ from gladly_assets.tables import PRIMARY_KEY
 # memory (measured 5% less CPU than 8 MiB, and steadier than 32 MiB).
 DEFAULT_BATCH_BYTES = 16 * 1024 * 1024
 PARSE_WORKERS = 2
+# Polars refuses lines nested deeper than this (the top-level object is level 1); the
+# line-by-line path applies the same limit so that both paths keep the same lines.
+MAX_DEPTH = 1024
+# Doubles hold every integer up to this magnitude, and not all of them beyond.
+_EXACT_DOUBLE_LIMIT = 2**53
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -101,16 +131,15 @@ def _line_count(chunk: bytes) -> int:
 def parse_chunk(chunk: bytes, first_line: int, line_count: int | None = None) -> Batch:
     """Parse whole lines with Polars; fall back to line by line for chunks Polars refuses.
 
-    The fallback handles bad lines (rejected), objects without id, values whose types
-    Polars cannot reconcile within one chunk (a list here, an object there) and the
-    rare text Polars cannot write back exactly (see below).
+    The fallback handles bad lines (rejected), objects without a usable id, values
+    whose types Polars cannot reconcile within one chunk (a list here, an object
+    there), duplicated keys and the rare text Polars cannot write back exactly.
     """
     line_count = _line_count(chunk) if line_count is None else line_count
     parsed = _parse_with_polars(chunk)
     if parsed is not None:
         frame, json_columns = parsed
-        if frame[PRIMARY_KEY].null_count() == 0:
-            return Batch(frame, first_line, line_count, len(chunk), [], json_columns)
+        return Batch(frame, first_line, line_count, len(chunk), [], json_columns)
     return _parse_line_by_line(chunk, first_line, line_count)
 
 
@@ -167,24 +196,37 @@ def _parse_with_polars(data: bytes) -> tuple[pl.DataFrame, frozenset[str]] | Non
         return None
     try:
         inferred = pl.scan_ndjson(data, infer_schema_length=None).collect_schema()
-        if PRIMARY_KEY not in inferred:
+        if PRIMARY_KEY not in inferred or inferred[PRIMARY_KEY].is_nested():
             return None
-        schema = {name: pl.String if dtype.is_nested() else dtype for name, dtype in inferred.items()}
-        schema[PRIMARY_KEY] = pl.String  # ids are text even if a file sends a number
+        schema = {name: _read_as(dtype) for name, dtype in inferred.items()}
+        schema[PRIMARY_KEY] = pl.String()  # ids are text even if a file sends a number
         frame = pl.read_ndjson(data, schema=schema)
+        ids = frame[PRIMARY_KEY]
+        # Polars reads an object or array id beside text ids as its JSON text: rejected on
+        # the exact path (as are null and empty ids), even if it may be a text id.
+        if ids.null_count() or (ids == "").any() or _looks_nested(ids).any():
+            return None
+        inexact = [name for name, dtype in schema.items() if dtype == pl.Float64 and not _exact_doubles(frame[name])]
+        if inexact:  # rare: read those columns again as the numbers' text
+            schema.update(dict.fromkeys(inexact, pl.String()))
+            frame = pl.read_ndjson(data, schema=schema)
     except (pl.exceptions.PolarsError, OSError):
         return None
-    json_columns = [name for name, dtype in inferred.items() if dtype.is_nested()]
+    # Nested values, and numbers kept as their JSON text (see _read_as), are JSON columns.
+    json_columns = [name for name, dtype in inferred.items() if name != PRIMARY_KEY and schema[name] != dtype]
     # Each character Polars wrote raw into the JSON text -> how JSON escapes it.
     escapes = {_PLACEHOLDER: "\\\\"} if swapped else {}
     for escape in set(_CONTROL_ESCAPE.findall(data)):
         char = _SHORT_ESCAPES.get(escape) or chr(int(escape[2:], 16))
         if char not in "\n\r":
             escapes[char] = json.dumps(char)[1:-1]
-    repairs = [_replace_each(pl.col(json_columns), escapes)] if escapes and json_columns else []
+    text_columns = [name for name, dtype in schema.items() if dtype == pl.String and name not in json_columns]
+    if (escapes or swapped) and any(_looks_nested(frame[name]).any() for name in text_columns if name != PRIMARY_KEY):
+        return None  # text mixed with objects or arrays: which values to repair is unknown
+    # Series by name, not expressions: to pl.col a key like "*" or "^a$" is a pattern.
+    repairs = [_replace_each(frame.get_column(name), escapes) for name in json_columns] if escapes else []
     if swapped:
-        text_columns = [name for name, dtype in schema.items() if dtype == pl.String and name not in json_columns]
-        repairs.append(_replace_each(pl.col(text_columns), {_PLACEHOLDER: "\\"}))
+        repairs += [_replace_each(frame.get_column(name), {_PLACEHOLDER: "\\"}) for name in text_columns]
     frame = frame.with_columns(repairs)
     if swapped:
         frame = frame.rename(lambda name: name.replace(_PLACEHOLDER, "\\"))
@@ -192,7 +234,25 @@ def _parse_with_polars(data: bytes) -> tuple[pl.DataFrame, frozenset[str]] | Non
     return frame, frozenset(json_columns)
 
 
-def _replace_each(text: pl.Expr, replacements: dict[str, str]) -> pl.Expr:
+def _read_as(dtype: pl.DataType) -> pl.DataType:
+    """How to read a column Polars inferred as ``dtype``: nested values as their JSON
+    text, integers beyond 64 bits as their digits."""
+    if dtype.is_nested() or (dtype.is_integer() and dtype != pl.Int64):
+        return pl.String()
+    return dtype
+
+
+def _looks_nested(values: pl.Series) -> pl.Series:
+    return values.str.starts_with("{") | values.str.starts_with("[")
+
+
+def _exact_doubles(values: pl.Series) -> bool:
+    """Whether every number of a double column is below 2**53 in magnitude (a larger one
+    may be an integer the double rounded)."""
+    return not (values.abs() >= _EXACT_DOUBLE_LIMIT).any()
+
+
+def _replace_each(text: pl.Series, replacements: dict[str, str]) -> pl.Series:
     # Literal replaces, one per character: memchr-fast, where a regex would not be.
     for old, new in replacements.items():
         text = text.str.replace_all(old, new, literal=True)
@@ -200,10 +260,11 @@ def _replace_each(text: pl.Expr, replacements: dict[str, str]) -> pl.Expr:
 
 
 def _parse_line_by_line(chunk: bytes, first_line: int, line_count: int) -> Batch:
+    _make_recursion_room()
     records: list[dict[str, Any]] = []
     rejected: list[RejectedLine] = []
     for offset, raw in enumerate(chunk.split(b"\n")):
-        if not raw.strip():
+        if not raw.strip(b" \t\r"):  # JSON's whitespace only: a blank line, as Polars skips
             continue
         record, error = _load_line(raw)
         if record is not None:
@@ -215,35 +276,108 @@ def _parse_line_by_line(chunk: bytes, first_line: int, line_count: int) -> Batch
     return Batch(frame, first_line, line_count, len(chunk), rejected, json_columns)
 
 
+class _Object(list[tuple[str, Any]]):
+    """A nested JSON object as its (key, value) pairs, in order, duplicates included:
+    the same text Polars writes back."""
+
+
 def _frame_from_records(records: list[dict[str, Any]]) -> tuple[pl.DataFrame, frozenset[str]]:
-    """Columns for parsed objects, typed as Polars types them, and lossless where Polars
-    gives up: text mixed with anything makes a text column (other values as their JSON
-    text, as Polars does), objects or arrays a JSON column, other mixed scalars text."""
+    """Columns for parsed objects, typed as the Polars path types them (see the module
+    docstring), and lossless where Polars gives up: values of several kinds without
+    text (a list and an object, a boolean and a number) make a JSON column."""
     if not records:
         return _empty_frame(), frozenset()
+    texts = _TextWriter(records)
     columns: dict[str, pl.Series] = {}
     json_columns = set()
     for key in dict.fromkeys(key for record in records for key in record):
         values = [record.get(key) for record in records]
-        kinds = {type(value) for value in values if value is not None}
-        if key == PRIMARY_KEY:
-            columns[key] = pl.Series(key, [str(value) for value in values], dtype=pl.String)
-        elif kinds & {dict, list} and str not in kinds:
+        kinds = {_kind(value) for value in values if value is not None}
+        numbers = [value for value in values if value is not None]
+        if key == PRIMARY_KEY or "str" in kinds:
+            columns[key] = pl.Series(key, [texts.text(value) for value in values], dtype=pl.String)
+        elif not kinds:
+            columns[key] = pl.Series(key, values, dtype=pl.Null)
+        elif kinds == {"bool"}:
+            columns[key] = pl.Series(key, values, dtype=pl.Boolean)
+        elif kinds == {"int"} and all(_INT64[0] <= number <= _INT64[1] for number in numbers):
+            columns[key] = pl.Series(key, values, dtype=pl.Int64)
+        elif "float" in kinds and kinds <= {"int", "float"} and all(abs(n) < _EXACT_DOUBLE_LIMIT for n in numbers):
+            columns[key] = pl.Series(key, values, dtype=pl.Float64, strict=False)
+        else:  # objects, arrays, mixed kinds, integers beyond 64 bits, doubles past 2**53
             json_columns.add(key)
-            columns[key] = pl.Series(key, [_json_text(value) for value in values], dtype=pl.String)
-        elif len(kinds) > 1 and not kinds <= {int, float}:
-            columns[key] = pl.Series(
-                key,
-                [value if value is None or isinstance(value, str) else _json_text(value) for value in values],
-                dtype=pl.String,
-            )
-        else:
-            columns[key] = pl.Series(key, values, strict=False)
+            columns[key] = pl.Series(key, [texts.json(value) for value in values], dtype=pl.String)
     return pl.DataFrame(columns), frozenset(json_columns)
 
 
-def _json_text(value: object) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (list, dict)):
+        return "nested"
+    return type(value).__name__  # int, float, str
+
+
+class _TextWriter:
+    """Non-string values as the JSON text the Polars path gives them: separators ", "
+    and ": ", text unescaped where JSON allows, numbers as Polars formats them."""
+
+    def __init__(self, records: list[dict[str, Any]]):
+        # Polars formats doubles its own way (no exponent; ties differ from Python's
+        # repr): have it format every double of these records, in one call.
+        doubles = sorted({repr(value) for value in _doubles(records) if value == value and abs(value) != float("inf")})
+        formatted = pl.read_ndjson(
+            "".join(f'{{"v":{number}}}\n' for number in doubles).encode(), schema={"v": pl.String}
+        )["v"].to_list()
+        self._doubles: dict[str, str] = {
+            "inf": "Infinity",
+            "-inf": "-Infinity",
+            **dict(zip(doubles, formatted, strict=True)),
+        }
+
+    def text(self, value: object) -> str | None:
+        return value if value is None or isinstance(value, str) else self.json(value)
+
+    def json(self, value: object) -> str | None:
+        return None if value is None else "".join(self._parts(value))
+
+    def _parts(self, value: object) -> Iterator[str]:
+        if value is None:
+            yield "null"
+        elif isinstance(value, bool):
+            yield "true" if value else "false"
+        elif isinstance(value, int):
+            yield str(value)
+        elif isinstance(value, float):
+            yield self._doubles[repr(value)]
+        elif isinstance(value, str):
+            yield json.dumps(value, ensure_ascii=False)
+        elif isinstance(value, _Object):
+            yield "{"
+            for index, (key, item) in enumerate(value):
+                yield f"{', ' if index else ''}{json.dumps(key, ensure_ascii=False)}: "
+                yield from self._parts(item)
+            yield "}"
+        else:
+            yield "["
+            for index, item in enumerate(cast(list[Any], value)):
+                if index:
+                    yield ", "
+                yield from self._parts(item)
+            yield "]"
+
+
+def _doubles(value: object) -> Iterator[float]:
+    if isinstance(value, float):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _doubles(item)
+    elif isinstance(value, list):  # an _Object's pairs hold their keys too: no doubles there
+        for item in value:
+            yield from _doubles(item)
+    elif isinstance(value, tuple):
+        yield from _doubles(value[1])
 
 
 def _empty_frame() -> pl.DataFrame:
@@ -255,20 +389,52 @@ def _reject_constant(name: str) -> None:
 
 
 def _load_line(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
-    """(the object, None) if the line is a JSON object with a usable id, else (None, why not)."""
+    """(the object, None) if the line is a JSON object with a usable id, else (None, why not).
+
+    A duplicated key keeps its first value; nested objects are ``_Object``."""
     try:
-        value = json.loads(raw, parse_constant=_reject_constant)
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         return None, f"not UTF-8: {error.reason} at byte {error.start}"
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth(text) > MAX_DEPTH:
+        return None, f"nested deeper than {MAX_DEPTH} levels"
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_Object)
     except ValueError as error:  # json.JSONDecodeError is a ValueError
         return None, f"not valid JSON: {error}"
-    if not isinstance(value, dict):
-        return None, f"expected a JSON object, got {type(value).__name__}"
+    if not isinstance(value, _Object):
+        return None, f"expected a JSON object, got {_kind(value).replace('nested', 'array')}"
     if _has_lone_surrogate(raw.replace(b"\\\\", b"")):
         return None, "not valid Unicode: a \\u escape of half a UTF-16 surrogate pair"
-    key = value.get(PRIMARY_KEY)
+    record = dict(reversed(value))  # the first value of a duplicated key wins, as on the Polars path
+    key = record.get(PRIMARY_KEY)
     if key is None or key == "":
         return None, f'object has no "{PRIMARY_KEY}"'
-    if isinstance(key, (dict, list)):
+    if isinstance(key, list):
         return None, f'"{PRIMARY_KEY}" is not a scalar'
-    return value, None
+    return record, None
+
+
+_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _depth(text: str) -> int:
+    """How deep the JSON text nests (an object or array is one level); strings skipped."""
+    depth = deepest = 0
+    for token in _STRING_OR_BRACKET.finditer(text):
+        char = token.group()
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _make_recursion_room() -> None:
+    """Enough recursion for json.loads and the text writer on a line ``MAX_DEPTH`` deep
+    (Python's default allows about 1000 levels). Raised, never lowered: other threads
+    may be deep in a call."""
+    needed = 4 * MAX_DEPTH + 1000
+    if sys.getrecursionlimit() < needed:
+        sys.setrecursionlimit(needed)

@@ -10,14 +10,22 @@ Design, chosen on the benchmarks in ``benchmarks/``:
   never by arrival), and a crash mid-job leaves the table as it was.
 * Scalars keep their JSON type (BIGINT, DOUBLE, BOOLEAN, VARCHAR); objects and
   arrays are DuckDB JSON. A column whose type changes between files is widened
-  (BIGINT -> DOUBLE -> VARCHAR -> JSON), so drift never fails a load nor drops a
-  value.
+  as the parser types a column holding both kinds of value, so drift never fails a
+  load nor drops a value, and the batching never changes a type: BIGINT and DOUBLE
+  make DOUBLE while every integer is below 2**53 in magnitude (exact in a double);
+  text with anything makes VARCHAR (other values as their JSON text); any other mix
+  makes JSON.
+* Every top-level key gets a column of its own, renamed where its name cannot be
+  a column (see ``column_names``); names a key could take are never used by the
+  merge (it orders a file's rows by the stage's own ``_load_ordinal``).
+* A failed job changes nothing: its transaction is rolled back, its staging
+  table dropped, a table it created removed, and the first error is the one raised.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -25,6 +33,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from gladly_assets.load.column_names import ORDINAL_COLUMN, ColumnNames
 from gladly_assets.load.jsonl import Batch, RejectedLine
 from gladly_assets.report_schema import (
     FETCHED_AT_COLUMN,
@@ -47,6 +56,7 @@ REJECTED_LINES_TABLE = f"{SCHEMA}.{REJECTED_LINES}"
 REPORT_WINDOWS = "_report_windows"
 REPORT_WINDOWS_TABLE = f"{SCHEMA}.{REPORT_WINDOWS}"
 _VERSION = f"({JOB_UPDATED_AT_COLUMN}, {JOB_ID_COLUMN})"
+_FRAME_VIEW = "batch_frame"  # the name a batch's frame is registered under in DuckDB
 
 # Staged rows are committed after about this many bytes of JSONL, because DuckDB holds a
 # transaction's rows in memory. Each commit lands on a row-group boundary: DuckDB then
@@ -56,8 +66,10 @@ _VERSION = f"({JOB_UPDATED_AT_COLUMN}, {JOB_ID_COLUMN})"
 STAGE_COMMIT_BYTES = 64 * 1024 * 1024
 ROW_GROUP_ROWS = 122_880  # DuckDB's default row-group size
 
-# How a column's type may change: each type can be widened into the next ones.
-_WIDENING = ["BOOLEAN", "BIGINT", "DOUBLE", "VARCHAR", "JSON"]
+# The types a column may widen between (see _widen).
+_WIDENING = ("BOOLEAN", "BIGINT", "DOUBLE", "JSON", "VARCHAR")
+# Doubles hold every integer below this magnitude, and not all of them beyond.
+_EXACT_DOUBLE_LIMIT = 2**53
 
 
 def quote(identifier: str) -> str:
@@ -87,13 +99,36 @@ def _duckdb_type(dtype: pl.DataType, is_json: bool) -> str | None:
     return "VARCHAR"
 
 
-def _widen(current: str, incoming: str) -> str:
+def _widen(current: str, incoming: str, big_integers: Callable[[], bool]) -> str:
+    """The type holding both, as the parser types a column holding both kinds of value
+    (so that the batching never changes a type): text takes anything, JSON whatever no
+    single scalar type holds. ``big_integers``: whether the BIGINT side holds integers a
+    double would round (asked only when BIGINT meets DOUBLE)."""
     if current == incoming or current not in _WIDENING or incoming not in _WIDENING:
         return current
-    # BOOLEAN with a number is not a number: both become text.
-    if {current, incoming} & {"BOOLEAN"} and not {current, incoming} & {"VARCHAR", "JSON"}:
+    pair = {current, incoming}
+    if "VARCHAR" in pair:
         return "VARCHAR"
-    return max(current, incoming, key=_WIDENING.index)
+    if pair == {"BIGINT", "DOUBLE"} and not big_integers():
+        return "DOUBLE"
+    return "JSON"
+
+
+def _as_text(value: str, kind: str) -> str:
+    """SQL for a value of a column of type ``kind`` as the JSON text the parser writes it
+    (see ``jsonl``): doubles in plain digits, no exponent, no trailing ``.0``. DOUBLE
+    columns hold magnitudes below 2**53 only, so an integral one fits a BIGINT."""
+    if kind != "DOUBLE":
+        return f"{value}::VARCHAR"
+    text = f"{value}::VARCHAR"
+    return (
+        f"CASE WHEN {value} = trunc({value}) THEN "
+        f"(CASE WHEN {value} = 0 AND {text} LIKE '-%' THEN '-0' ELSE {value}::BIGINT::VARCHAR END) "
+        f"WHEN {text} LIKE '%e%' THEN (CASE WHEN {value} < 0 THEN '-' ELSE '' END) || '0.' "
+        f"|| repeat('0', -split_part({text}, 'e', 2)::INTEGER - 1) "
+        f"|| replace(replace(split_part({text}, 'e', 1), '-', ''), '.', '') "
+        f"ELSE {text} END"
+    )
 
 
 def _row(conn: duckdb.DuckDBPyConnection, sql: str, parameters: list[Any] | None = None) -> tuple[Any, ...]:
@@ -226,15 +261,35 @@ class Warehouse:
         The file is loaded into a staging table, committed every ``STAGE_COMMIT_BYTES``
         so that memory stays flat however large the file; the table itself changes only
         in the last transaction, which also merges (a small file takes one transaction).
-        ``into`` names another table to load (a rebuild).
+        ``into`` names another table to load (a rebuild). If anything fails (a
+        ``BaseException`` too), the table is left as it was and no staging table remains.
         """
         target = into or table.name
-        self._create_if_missing(target, table)
-        stage = self._create_stage(target)
+        stage = stage_name(target)
+        created = not self.columns(target)
+        try:
+            return self._apply_job(table, target, stage, job_id, job_updated_at, batches, on_batch)
+        except BaseException as error:
+            self._clean_up_failed_job(stage, target if created else None, error)
+            raise
+
+    def _apply_job(
+        self,
+        table: GladlyTable,
+        target: str,
+        stage: str,
+        job_id: str,
+        job_updated_at: datetime,
+        batches: Iterable[Batch],
+        on_batch: Callable[[Batch], None] | None,
+    ) -> JobResult:
         load = _LoadState()
         rejected: list[RejectedLine] = []
         uncommitted = 0
         with self._transaction():
+            self._create_if_missing(target, table)
+            load.columns = self._create_stage(stage, target)
+            load.names = ColumnNames(load.columns)
             for batch in batches:
                 frame, rest = batch.frame, None
                 uncommitted += batch.byte_count
@@ -255,13 +310,15 @@ class Warehouse:
             self._drop_earlier_duplicates(stage)
             self._forget_rejected_lines(table, job_id)
             self._quarantine(table, job_id, job_updated_at, rejected)
+            self.conn.execute(f"ALTER TABLE {self._table_ref(stage)} DROP COLUMN {ORDINAL_COLUMN}")
             if self.row_count(target) == 0:
                 # Nothing to merge with: the staged rows become the table, no copy made.
                 inserted, updated, unchanged = self.row_count(stage) or 0, 0, 0
                 self._drop(target)
                 self.conn.execute(f"ALTER TABLE {self._table_ref(stage)} RENAME TO {quote(target)}")
             else:
-                self._evolve(target, self.columns(stage), load)
+                stage_columns = self.columns(stage)
+                self._evolve(target, stage_columns, load, source=stage)
                 inserted, updated, unchanged = self._merge_stage(stage, target)
         return JobResult(
             job_id=job_id,
@@ -275,14 +332,32 @@ class Warehouse:
             widened_columns=tuple(sorted(load.widened_columns)),
         )
 
+    def _clean_up_failed_job(self, stage: str, created: str | None, error: BaseException) -> None:
+        """Drop what a failed job left (its stage may hold committed batches; the table,
+        if the job created it), without hiding the error that failed it."""
+        try:
+            with suppress(duckdb.Error):
+                self.conn.unregister(_FRAME_VIEW)
+            with self._transaction():
+                self._drop(stage)
+                if created is not None and self.row_count(created) == 0:
+                    self._drop(created)
+        except duckdb.Error as cleanup_error:
+            error.add_note(f"cleaning up after this error failed too: {cleanup_error}")
+
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        """BEGIN ... COMMIT, or ROLLBACK on any error (a KeyboardInterrupt included)."""
+        """BEGIN ... COMMIT, or ROLLBACK on any error (a KeyboardInterrupt included).
+
+        The error raised is the one that failed the transaction, never a failing ROLLBACK."""
         self.conn.execute("BEGIN TRANSACTION")
         try:
             yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
+        except BaseException as error:
+            try:
+                self.conn.execute("ROLLBACK")
+            except duckdb.Error as rollback_error:
+                error.add_note(f"rolling back after this error failed too: {rollback_error}")
             raise
         self.conn.execute("COMMIT")
 
@@ -299,12 +374,15 @@ class Warehouse:
             f"{JOB_ID_COLUMN} VARCHAR NOT NULL, {JOB_UPDATED_AT_COLUMN} TIMESTAMPTZ NOT NULL)"
         )
 
-    def _create_stage(self, target: str) -> str:
-        """An empty copy of the table's columns (left over from a killed load: replaced)."""
-        stage = stage_name(target)
+    def _create_stage(self, stage: str, target: str) -> dict[str, str]:
+        """An empty copy of the table's columns plus the file order (a stage left over
+        from a killed load is replaced); returns the table's columns."""
         self._drop(stage)
-        self.conn.execute(f"CREATE TABLE {self._table_ref(stage)} AS FROM {self._table_ref(target)} LIMIT 0")
-        return stage
+        self.conn.execute(
+            f"CREATE TABLE {self._table_ref(stage)} AS SELECT *, NULL::BIGINT AS {ORDINAL_COLUMN} "
+            f"FROM {self._table_ref(target)} LIMIT 0"
+        )
+        return self.columns(stage)
 
     def _drop(self, name: str) -> None:
         self.conn.execute(f"DROP TABLE IF EXISTS {self._table_ref(name)}")
@@ -320,53 +398,88 @@ class Warehouse:
     ) -> None:
         if frame.is_empty():
             return
-        incoming = {
-            name: kind
-            for name, dtype in frame.schema.items()
-            if (kind := _duckdb_type(dtype, name in json_columns)) is not None
+        # Keys without a value here get no column yet (they have nothing to keep).
+        kinds = {
+            key: kind
+            for key, dtype in frame.schema.items()
+            if (kind := _duckdb_type(dtype, key in json_columns)) is not None and frame[key].null_count() < frame.height
         }
-        load.columns = self._evolve(dest, incoming, load, load.columns)
-        column_types = {name.lower(): kind for name, kind in load.columns.items()}
+        # New keys get their columns in the order they first hold a value (see column_names).
+        new_keys = sorted(
+            (key for key in kinds if load.names.get(key) is None),
+            key=lambda key: (frame[key].is_not_null().arg_max() or 0, key),
+        )
+        for key in new_keys:
+            load.names.assign(key)
+        columns = {key: load.names.assign(key) for key in kinds}
+        # Series by name, not expressions: to pl.col a key like "*" or "^a$" is a pattern.
+        ordinal = pl.int_range(load.rows, load.rows + frame.height, eager=True).alias(ORDINAL_COLUMN)
+        frame = pl.DataFrame([*(frame.get_column(key).alias(columns[key]) for key in kinds), ordinal])
+        incoming = {columns[key]: kind for key, kind in kinds.items()}
+        load.columns = self._evolve(dest, incoming, load, load.columns, frame)
         select = []
         for name, kind in incoming.items():
-            # A scalar landing in a JSON column is converted to its JSON text.
-            if column_types[name.lower()] == "JSON" and kind != "JSON":
-                select.append(f"to_json(batch_frame.{quote(name)}) AS {quote(name)}")
+            # A value landing in a text or JSON column of another type: its JSON text.
+            column_type = load.columns[name]
+            value = f"{_FRAME_VIEW}.{quote(name)}"
+            if column_type in ("VARCHAR", "JSON") and kind != column_type:
+                select.append(f"({_as_text(value, kind)})::{column_type} AS {quote(name)}")
+            elif column_type == "JSON":
+                # Polars types a repeated key by its last value but keeps its first: a
+                # text first value in a JSON column is kept as a JSON string, not failing
+                # the job (text that is valid JSON itself is kept as that JSON).
+                select.append(f"coalesce(TRY_CAST({value} AS JSON), to_json({value})) AS {quote(name)}")
             else:
-                select.append(f"batch_frame.{quote(name)}")
+                select.append(f"{_FRAME_VIEW}.{quote(name)}")
         # Arrow string views: Polars hands them over without copying, and DuckDB reads them.
-        self.conn.register("batch_frame", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
+        self.conn.register(_FRAME_VIEW, frame.to_arrow(compat_level=pl.CompatLevel.newest()))
         try:
             self.conn.execute(
                 f"INSERT INTO {self._table_ref(dest)} BY NAME SELECT {', '.join(select)}, "
-                f"? AS {JOB_ID_COLUMN}, ? AS {JOB_UPDATED_AT_COLUMN} FROM batch_frame",
+                f"{_FRAME_VIEW}.{ORDINAL_COLUMN}, ? AS {JOB_ID_COLUMN}, ? AS {JOB_UPDATED_AT_COLUMN} FROM {_FRAME_VIEW}",
                 [job_id, job_updated_at],
             )
         finally:
-            self.conn.unregister("batch_frame")
+            # After a failed INSERT the transaction is aborted and this would fail too,
+            # hiding the cause; the failed job's clean-up unregisters it.
+            with suppress(duckdb.Error):
+                self.conn.unregister(_FRAME_VIEW)
         load.rows += frame.height
 
     def _evolve(
-        self, table_name: str, incoming: dict[str, str], load: _LoadState, existing: dict[str, str] | None = None
+        self,
+        table_name: str,
+        incoming: dict[str, str],
+        load: _LoadState,
+        existing: dict[str, str] | None = None,
+        frame: pl.DataFrame | None = None,
+        source: str | None = None,
     ) -> dict[str, str]:
-        """Add and widen columns for ``incoming``; returns the table's columns after.
-        ``existing``: the table's columns if the caller knows them (saves a catalog query)."""
+        """Add and widen columns for ``incoming``, whose values are in ``frame`` or the
+        table ``source``; returns the table's columns after. ``existing``: the table's
+        columns if the caller knows them (saves a catalog query)."""
         existing = existing or self.columns(table_name)
         changed = False
-        lowered = {name.lower(): name for name in existing}
         for name, kind in incoming.items():
+            if name == ORDINAL_COLUMN:
+                continue
             current = existing.get(name)
             if current is None:
-                if name.lower() in lowered:
-                    # DuckDB names are case-insensitive: "Foo" lands in "foo".
-                    continue
                 self.conn.execute(f"ALTER TABLE {self._table_ref(table_name)} ADD COLUMN {quote(name)} {kind}")
                 load.new_columns.add(name)
                 changed = True
                 continue
-            wider = _widen(current, kind)
+
+            def big_integers(name: str = name, current: str = current) -> bool:
+                if current == "BIGINT":
+                    return self._has_big_integers(table_name, name)
+                if frame is not None:
+                    return bool((frame[name].abs() >= _EXACT_DOUBLE_LIMIT).any())
+                return source is not None and self._has_big_integers(source, name)
+
+            wider = _widen(current, kind, big_integers)
             if wider != current:
-                using = f"to_json({quote(name)})" if wider == "JSON" else f"{quote(name)}::{wider}"
+                using = quote(name) if wider == "DOUBLE" else f"({_as_text(quote(name), current)})::{wider}"
                 self.conn.execute(
                     f"ALTER TABLE {self._table_ref(table_name)} ALTER COLUMN {quote(name)} "
                     f"SET DATA TYPE {wider} USING {using}"
@@ -375,19 +488,30 @@ class Warehouse:
                 changed = True
         return self.columns(table_name) if changed else existing
 
+    def _has_big_integers(self, table_name: str, column: str) -> bool:
+        """Whether a BIGINT column holds an integer a double would round."""
+        return bool(
+            _scalar(
+                self.conn,
+                f"SELECT count(*) FROM {self._table_ref(table_name)} "
+                f"WHERE abs({quote(column)}::HUGEINT) >= {_EXACT_DOUBLE_LIMIT}",
+            )
+        )
+
     def _drop_earlier_duplicates(self, table_name: str) -> None:
-        """Within one file the last line of an id wins; rows were appended in file order."""
+        """Within one file the last line of an id wins (the stage's own file order)."""
         ref = self._table_ref(table_name)
         duplicates = _scalar(self.conn, f"SELECT count(*) - count(DISTINCT {PRIMARY_KEY}) FROM {ref}")
         if duplicates:
             self.conn.execute(
-                f"DELETE FROM {ref} WHERE rowid IN (SELECT rowid FROM {ref} "
-                f"QUALIFY row_number() OVER (PARTITION BY {PRIMARY_KEY} ORDER BY rowid DESC) > 1)"
+                f"DELETE FROM {ref} AS s USING (SELECT {PRIMARY_KEY}, max({ORDINAL_COLUMN}) AS last FROM {ref} "
+                f"GROUP BY {PRIMARY_KEY} HAVING count(*) > 1) AS d "
+                f"WHERE s.{PRIMARY_KEY} = d.{PRIMARY_KEY} AND s.{ORDINAL_COLUMN} < d.last"
             )
 
     def _merge_stage(self, stage: str, target: str) -> tuple[int, int, int]:
         stage_ref, target_ref = self._table_ref(stage), self._table_ref(target)
-        staged = self.row_count(stage)
+        staged = self.row_count(stage) or 0
         # Keep what the table has if it is this version or a newer one: a late or
         # repeated job then changes nothing.
         unchanged = _scalar(
@@ -402,7 +526,7 @@ class Warehouse:
         self.conn.execute(f"INSERT INTO {target_ref} BY NAME FROM {stage_ref}")
         self._drop(stage)
         inserted = staged - unchanged - updated
-        return inserted, updated, unchanged
+        return int(inserted), int(updated), int(unchanged)
 
     def _quarantine(
         self, table: GladlyTable, job_id: str, job_updated_at: datetime, rejected: list[RejectedLine]
@@ -585,6 +709,7 @@ class _LoadState:
     def __init__(self) -> None:
         self.rows = 0
         self.columns: dict[str, str] = {}  # the stage's, kept up to date by _evolve
+        self.names = ColumnNames(())  # the stage's key -> column mapping
         self.bytes_read = 0
         self.new_columns: set[str] = set()
         self.widened_columns: set[str] = set()
