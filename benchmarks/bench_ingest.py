@@ -109,6 +109,7 @@ def child_gladly(spec: dict) -> dict:
     import dagster as dg
     import duckdb
 
+    from gladly_assets import metadata_keys
     from gladly_assets.assets import build_gladly_assets
     from gladly_assets.resources.gladly import GladlyResource
     from gladly_assets.resources.warehouse import duckdb_resource
@@ -143,7 +144,7 @@ def child_gladly(spec: dict) -> dict:
                 continue
             values = event.asset_materialization.metadata
             metadata[key.path[-1]] = {
-                name: getattr(values.get(name), "value", None)
+                name: metadata_keys.read(values, metadata_keys.PREFIX + name)
                 for name in ("mode", "rows_inserted", "rows_updated", "rows_unchanged", "bytes_downloaded")
             }
         materialized = sorted(event.asset_key.path[-1] for event in result.get_asset_materialization_events())

@@ -77,6 +77,11 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+def stage_name(target: str) -> str:
+    """The staging table a load into ``target`` fills before it merges."""
+    return f"_load_{target}"
+
+
 def _duckdb_type(dtype: pl.DataType, is_json: bool) -> str | None:
     """The column type for a Polars dtype; None for an all-null column."""
     if is_json:
@@ -221,6 +226,16 @@ class Warehouse:
         self._drop(name)
         return name
 
+    def ensure_table(self, table: GladlyTable) -> None:
+        """Create the table with its declared columns if it does not exist (no job had its file yet)."""
+        self._create_if_missing(table.name, table)
+
+    def discard_work_tables(self, table: GladlyTable) -> None:
+        """Drop what a failed load or rebuild of ``table`` left: its staging and rebuild tables."""
+        rebuild = self.rebuild_name(table)
+        for name in (stage_name(table.name), stage_name(rebuild), rebuild):
+            self._drop(name)
+
     def finish_rebuild(self, table: GladlyTable) -> None:
         """Swap the rebuilt table in, in one transaction."""
         name = self.rebuild_name(table)
@@ -250,7 +265,7 @@ class Warehouse:
         ``BaseException`` too), the table is left as it was and no staging table remains.
         """
         target = into or table.name
-        stage = f"_load_{target}"
+        stage = stage_name(target)
         created = not self.columns(target)
         try:
             return self._apply_job(table, target, stage, job_id, job_updated_at, batches, on_batch)
