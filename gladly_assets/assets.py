@@ -5,8 +5,9 @@ once and opens the DuckDB file once; each table is still its own asset, and any
 subset can be materialised. The work itself lives in ``sync``.
 """
 
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,16 @@ from dagster._core.definitions.metadata import TableMetadataSet  # not re-export
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from gladly_assets import metadata_keys as keys
 from gladly_assets.checks import check_specs, evaluate_checks
-from gladly_assets.cursor import latest_metadata
+from gladly_assets.cursor import CLOCK_SKEW_ALLOWANCE, utc_now
 from gladly_assets.export_jobs import ExportJob
+from gladly_assets.load.connect import connect
 from gladly_assets.load.warehouse import Warehouse
 from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.sync import TableSync, outcome_metadata, plan_sync
 from gladly_assets.tables import SCHEMA, TABLES, GladlyTable
+from gladly_assets.text import printable
 
 # Every step that writes the DuckDB file claims this pool; with a limit of 1 (see
 # dagster.yaml in the README) runs queue instead of failing on DuckDB's file lock.
@@ -34,6 +38,17 @@ class GladlySyncConfig(dg.Config):
         default=False,
         description="Rebuild the selected tables from every export job Gladly still lists (the last 14 days).",
     )
+    clock_skew_seconds: int = Field(
+        default=int(CLOCK_SKEW_ALLOWANCE.total_seconds()),
+        ge=0,
+        description="A job whose updatedAt is further than this ahead of this machine's clock is not applied "
+        "(nor does it move the cursor) until the clock passes it.",
+    )
+
+
+# Interrupts stop the run; any other BaseException (a Rust panic from Polars is one)
+# fails only the table it came from.
+_INTERRUPTS = (KeyboardInterrupt, SystemExit, GeneratorExit, dg.DagsterExecutionInterruptedError)
 
 
 def table_spec(table: GladlyTable, freshness: dg.FreshnessPolicy | None, settings_notice: str = "") -> dg.AssetSpec:
@@ -66,9 +81,13 @@ def freshness_for(frequency: str) -> dg.FreshnessPolicy:
 
 
 def build_gladly_assets(
-    tables: Sequence[GladlyTable] = TABLES, frequency: str = "DAILY", settings_notice: str = ""
+    tables: Sequence[GladlyTable] = TABLES,
+    frequency: str = "DAILY",
+    settings_notice: str = "",
+    clock: Callable[[], datetime] = utc_now,
 ) -> dg.AssetsDefinition:
-    """``settings_notice`` says which settings were not applied: the descriptions and every run show it."""
+    """``settings_notice`` says which settings were not applied: the descriptions and every run show it.
+    ``clock``: this machine's clock, against which future-dated jobs are judged."""
     freshness = freshness_for(frequency)
 
     @dg.multi_asset(
@@ -94,20 +113,25 @@ def build_gladly_assets(
         if selected:
             context.log.info(
                 f"Gladly lists {len(listed)} completed export job(s)"
-                + (f", newest updatedAt {listed[-1].updated_at_raw}" if listed else "")
+                + (f", newest updatedAt {printable(listed[-1].updated_at_raw)}" if listed else "")
             )
         Path(duckdb.database).parent.mkdir(parents=True, exist_ok=True)
         failed: list[str] = []
-        with duckdb.get_connection() as connection:
+        with closing(connect(duckdb.database, duckdb.connection_config)) as connection:
             warehouse = Warehouse(connection)
             for table in tables:
-                metadata = latest_metadata(context.instance, table.asset_key)
+                metadata = keys.latest_metadata(context.instance, table.asset_key)
                 materialized = None
                 if table in selected:
                     try:
-                        materialized = _sync(context, table, metadata, listed, config, gladly, warehouse)
-                    except Exception:
-                        failed.append(table.name)
+                        materialized = _sync(context, table, metadata, listed, config, gladly, warehouse, clock())
+                    except _INTERRUPTS:
+                        raise
+                    except BaseException as error:
+                        context.log.exception(
+                            f"{table.qualified_name}: sync failed: {type(error).__name__}: {printable(error, 500)}"
+                        )
+                        failed.append(f"{table.name} ({type(error).__name__}: {printable(error, 300)})")
                         continue
                 results = evaluate_checks(table, checks[table.asset_key], materialized or metadata, warehouse)
                 if materialized is not None:
@@ -116,8 +140,8 @@ def build_gladly_assets(
                     yield from results
         if failed:
             raise dg.Failure(
-                description=f"Syncing {', '.join(failed)} failed; see the errors above. "
-                "Committed jobs are kept and the next run resumes after them."
+                description=f"Syncing failed for {'; '.join(failed)}. Each cause is logged above with its "
+                "traceback. Committed jobs are kept and the next run resumes after them."
             )
 
     return gladly_tables
@@ -126,21 +150,30 @@ def build_gladly_assets(
 def _sync(
     context: dg.AssetExecutionContext,
     table: GladlyTable,
-    previous: Mapping[str, Any],
+    previous: keys.Metadata,
     listed: Sequence[ExportJob],
     config: GladlySyncConfig,
     gladly: GladlyResource,
     warehouse: Warehouse,
+    now: datetime,
 ) -> dict[str, Any] | None:
     """Sync one table; its new materialization metadata, or None if there was nothing new."""
-    plan = plan_sync(table, previous, listed, warehouse.row_count(table.name), config.full_refresh)
+    plan = plan_sync(
+        table,
+        previous,
+        listed,
+        warehouse.row_count(table.name),
+        config.full_refresh,
+        now,
+        timedelta(seconds=config.clock_skew_seconds),
+    )
     sync = TableSync(table, plan, gladly, warehouse, context.log)
     try:
         outcome = sync.run()
-    except Exception:
-        context.log.exception(f"{table.qualified_name}: sync failed")
-        # Keep the jobs that did commit: the next run starts after them.
-        if sync.outcome.applied:
+    except BaseException:
+        # Record the jobs that did reach the live table: the next run starts after them.
+        # A failed rebuild recorded nothing live, so nothing is recorded.
+        if sync.outcome.committed and sync.outcome.applied:
             context.log_event(
                 dg.AssetMaterialization(table.asset_key, metadata=outcome_metadata(table, sync.outcome, warehouse))
             )

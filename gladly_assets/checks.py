@@ -2,8 +2,9 @@
 
 * ``id_is_unique`` (blocking): the merge key is present and unique, so that
   downstream work never sees a broken table.
-* ``no_retention_gap``: no export window was lost between two syncs because
-  Gladly deleted it first (it keeps exports 14 days).
+* ``no_retention_gap``: no time between the first and the last export window
+  applied is left uncovered by an applied job (Gladly deleted it first: it keeps
+  exports 14 days); it passes again once a late or regenerated job covers it.
 * ``no_rejected_lines``: the last sync quarantined no malformed line.
 
 They are evaluated by the table asset's own step, right after its load: the
@@ -16,7 +17,8 @@ from typing import Any
 
 import dagster as dg
 
-from gladly_assets.cursor import RETENTION_GAP, ROWS_REJECTED, metadata_value
+from gladly_assets import metadata_keys as keys
+from gladly_assets.key_check import key_check_result
 from gladly_assets.load.warehouse import REJECTED_LINES_TABLE, Warehouse
 from gladly_assets.tables import GladlyTable
 
@@ -36,23 +38,17 @@ def id_is_unique(table: GladlyTable, metadata: Metadata, warehouse: Warehouse) -
             description=f"{table.qualified_name} does not exist: materialise the asset first.",
         )
     null_ids, duplicate_ids = warehouse.key_problems(table.name)
-    passed = null_ids == 0 and duplicate_ids == 0
-    return dg.AssetCheckResult(
-        asset_key=table.asset_key,
-        check_name=ID_IS_UNIQUE,
-        passed=passed,
-        metadata={"null_ids": null_ids, "duplicate_ids": duplicate_ids},
-        description=None
-        if passed
-        else (
-            f"{table.qualified_name} has {null_ids} row(s) without id and {duplicate_ids} duplicated "
-            "id(s); run the asset with full_refresh to rebuild it."
-        ),
+    return key_check_result(
+        table.asset_key,
+        ID_IS_UNIQUE,
+        {"null_ids": null_ids, "duplicate_ids": duplicate_ids},
+        f"{table.qualified_name} has {null_ids} row(s) without id and {duplicate_ids} duplicated "
+        "id(s); run the asset with full_refresh to rebuild it.",
     )
 
 
 def no_retention_gap(table: GladlyTable, metadata: Metadata, warehouse: Warehouse) -> dg.AssetCheckResult:
-    lost = metadata_value(metadata, RETENTION_GAP) or []
+    lost = keys.read(metadata, keys.RETENTION_GAP) or []
     windows = "; ".join(f"{window['from']} .. {window['to']} ({window['reason']})" for window in lost)
     return dg.AssetCheckResult(
         asset_key=table.asset_key,
@@ -61,10 +57,10 @@ def no_retention_gap(table: GladlyTable, metadata: Metadata, warehouse: Warehous
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"lost_windows": dg.MetadataValue.json(lost)},
         description=(
-            f"Data of {table.qualified_name} is lost for these export windows: {windows}. Gladly keeps "
-            "exports for 14 days and these were deleted before they were applied. To recover, ask Gladly "
-            "support to regenerate the exports for these windows, then materialise with run config "
-            "`full_refresh: true`."
+            f"Data of {table.qualified_name} is lost for these export windows: {windows}. No applied export "
+            "job covers them: Gladly keeps exports for 14 days and these were deleted before they were "
+            "applied. To recover, ask Gladly support to regenerate the exports for these windows: the next "
+            "sync applies them and this check passes once every window is covered."
         )
         if lost
         else None,
@@ -72,7 +68,7 @@ def no_retention_gap(table: GladlyTable, metadata: Metadata, warehouse: Warehous
 
 
 def no_rejected_lines(table: GladlyTable, metadata: Metadata, warehouse: Warehouse) -> dg.AssetCheckResult:
-    rejected = metadata_value(metadata, ROWS_REJECTED) or 0
+    rejected = keys.read(metadata, keys.ROWS_REJECTED) or 0
     return dg.AssetCheckResult(
         asset_key=table.asset_key,
         check_name=NO_REJECTED_LINES,

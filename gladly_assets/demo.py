@@ -26,14 +26,17 @@ from gladly_assets.simulator import GladlySimulator
 
 # The demo's own Dagster instance: one DuckDB writer at a time (the pool every
 # asset and DuckDB check claims), at most 3 runs at once (a report backfill queues
-# its runs instead of starting them all), freshness policies evaluated, and
-# automation conditions evaluated by sensors (the analytics refresh after the tables).
+# its runs instead of starting them all), failed runs retried (the sensor's runs ask
+# for it), freshness policies evaluated, and automation conditions evaluated by
+# sensors (the analytics refresh after the tables).
 DAGSTER_YAML = """\
 concurrency:
   pools:
     default_limit: 1
   runs:
     max_concurrent_runs: 3
+run_retries:
+  enabled: true
 freshness:
   enabled: true
 auto_materialize:

@@ -10,40 +10,30 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import polars as pl
 from dagster._core.definitions.metadata import TableMetadataSet  # not re-exported by dagster 1.13
 
-from gladly_assets import cursor as cursor_keys
-from gladly_assets.cursor import Cursor, iso
+from gladly_assets import metadata_keys as keys
+from gladly_assets.cursor import CLOCK_SKEW_ALLOWANCE, Cursor, LostWindow, iso, split_future
 from gladly_assets.errors import GladlyJobExpired
-from gladly_assets.export_jobs import ExportJob, parse_instant
+from gladly_assets.export_jobs import ExportJob
 from gladly_assets.load.jsonl import read_batches
 from gladly_assets.load.timings import StepTimings
 from gladly_assets.load.warehouse import JobResult, Warehouse
 from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.tables import GladlyTable
+from gladly_assets.text import markdown_table, printable
 from gladly_assets.throttle import Throttle
 
-# Consecutive export windows should touch; a hole wider than this means jobs were lost.
-_WINDOW_TOLERANCE = timedelta(seconds=1)
 _LOG_EVERY_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class LostWindow:
-    start: datetime
-    end: datetime
-    reason: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"from": iso(self.start), "to": iso(self.end), "reason": self.reason}
+_PREVIEW_ROWS = 5
+_PREVIEW_COLUMNS = 10
 
 
 @dataclass(frozen=True)
@@ -52,7 +42,8 @@ class SyncPlan:
     reason: str
     start: Cursor
     jobs: tuple[ExportJob, ...]  # to apply, oldest first; some may lack this table's file
-    lost: tuple[LostWindow, ...]  # windows Gladly no longer has
+    deferred: tuple[ExportJob, ...]  # dated too far in the future: not applied (yet)
+    lost: tuple[LostWindow, ...]  # windows no job covers once every planned job is applied
 
     @property
     def rebuilds(self) -> bool:
@@ -61,59 +52,50 @@ class SyncPlan:
 
 def plan_sync(
     table: GladlyTable,
-    previous: Mapping[str, Any],
+    previous: keys.Metadata,
     listed: Sequence[ExportJob],
     row_count: int | None,
     full_refresh: bool,
+    now: datetime,
+    clock_skew: timedelta = CLOCK_SKEW_ALLOWANCE,
 ) -> SyncPlan:
-    """What to apply, given the last materialization's metadata and the listed jobs."""
+    """What to apply, given the last materialization's metadata, the listed jobs and the clock."""
     cursor = Cursor.from_metadata(previous)
-    previous_rows = cursor_keys.metadata_value(previous, "dagster/row_count") or 0
+    previous_rows = keys.read(previous, keys.ROW_COUNT) or 0
+    newest = cursor.last_job_updated_at
     if full_refresh:
         mode, reason = "full_refresh", "full_refresh was requested: rebuilding from every job Gladly still lists"
-    elif not cursor.is_empty and (row_count is None or (row_count == 0 and previous_rows > 0)):
+    elif newest is not None and newest > now + clock_skew:
         mode = "reload"
         reason = (
-            f"the last materialization applied jobs up to {iso(cursor.last_job_updated_at)} but "
+            f"the cursor of {table.qualified_name} is at {iso(newest)}, ahead of this machine's clock "
+            f"({iso(now)}): a job dated in the future was applied once; rebuilding from every job Gladly still lists"
+        )
+    elif newest is not None and (row_count is None or (row_count == 0 and previous_rows > 0)):
+        mode = "reload"
+        reason = (
+            f"the last materialization applied jobs up to {iso(newest)} but "
             f"{table.qualified_name} is {'missing' if row_count is None else 'empty'} "
             "(a new or deleted DuckDB file?): reloading every job Gladly still lists"
         )
-    elif cursor.is_empty:
+    elif newest is None:
         mode, reason = "initial", "first materialization: loading every job Gladly still lists"
     else:
-        mode, reason = "incremental", f"applying jobs newer than {iso(cursor.last_job_updated_at)}"
+        mode, reason = "incremental", f"applying jobs newer than {iso(newest)}"
     start = Cursor() if mode in ("full_refresh", "reload") else cursor
-    jobs = tuple(start.pending(listed))
-    carried = () if mode in ("full_refresh", "reload") else _lost_windows(previous)
-    return SyncPlan(mode, reason, start, jobs, carried + _holes(start.covered_until, jobs))
-
-
-def _holes(covered_until: datetime | None, jobs: Sequence[ExportJob]) -> tuple[LostWindow, ...]:
-    """Export windows missing between what was applied and what is listed."""
-    lost = []
-    covered = covered_until
-    for job in jobs:
-        if covered and job.window_start and job.window_start > covered + _WINDOW_TOLERANCE:
-            lost.append(LostWindow(covered, job.window_start, "no export job covering it is listed any more"))
-        if job.window_end:
-            covered = max(filter(None, [covered, job.window_end]))
-    return tuple(lost)
-
-
-def _lost_windows(previous: Mapping[str, Any]) -> tuple[LostWindow, ...]:
-    recorded = cursor_keys.metadata_value(previous, cursor_keys.RETENTION_GAP) or []
-    return tuple(
-        LostWindow(parse_instant(window["from"]), parse_instant(window["to"]), window["reason"]) for window in recorded
-    )
+    due, future = split_future(listed, now, clock_skew)
+    jobs = tuple(start.pending(due))
+    return SyncPlan(mode, reason, start, jobs, tuple(future), start.advanced_by(jobs).lost)
 
 
 @dataclass
 class SyncOutcome:
     plan: SyncPlan
-    cursor: Cursor
+    cursor: Cursor  # what the applied jobs add up to
     applied: list[tuple[ExportJob, JobResult]] = field(default_factory=list)
     expired: list[ExportJob] = field(default_factory=list)
     bytes_downloaded: int = 0
+    finished: bool = False
     timings: dict[str, StepTimings] = field(default_factory=dict)  # by job id, for the applied jobs
 
     @property
@@ -122,16 +104,13 @@ class SyncOutcome:
         return self.cursor != self.plan.start or self.plan.rebuilds
 
     @property
+    def committed(self) -> bool:
+        """Whether the live table holds what ``cursor`` says: a rebuild only once swapped in."""
+        return self.finished or not self.plan.rebuilds
+
+    @property
     def lost(self) -> tuple[LostWindow, ...]:
-        expired = tuple(
-            LostWindow(
-                job.window_start or job.updated_at,
-                job.window_end or job.updated_at,
-                f"export job {job.id} expired before its file could be downloaded",
-            )
-            for job in self.expired
-        )
-        return self.plan.lost + expired
+        return self.cursor.lost
 
 
 class TableSync:
@@ -153,12 +132,16 @@ class TableSync:
         self.outcome = SyncOutcome(plan, plan.start)
 
     def run(self) -> SyncOutcome:
-        """Apply the plan. On failure, ``self.outcome`` still holds what was committed."""
+        """Apply the plan. On failure (any exception but an interrupt), what the table
+        committed stays in ``self.outcome`` (``committed`` says whether to record it) and
+        the staging and rebuild tables are dropped."""
         table, plan = self.table, self.plan
         self.log.info(f"{table.qualified_name}: {plan.reason}")
-        for window in plan.lost:
+        for job in plan.deferred:
             self.log.warning(
-                f"{table.qualified_name}: export window {iso(window.start)} .. {iso(window.end)} is lost: {window.reason}"
+                f"{table.qualified_name}: export job {printable(job.id)} is dated {printable(job.updated_at_raw)}, "
+                f"more than the clock-skew allowance ahead of this machine's clock: not applied until the clock "
+                "passes it (the cursor does not move past it)"
             )
         with_file = [job for job in plan.jobs if table.file_name in job.files]
         rebuild = plan.rebuilds and bool(with_file)
@@ -167,32 +150,74 @@ class TableSync:
             self.log.warning(
                 f"{table.qualified_name}: Gladly lists no job with {table.file_name}; the table is kept as it is"
             )
-        target = self.warehouse.start_rebuild(table) if rebuild else None
         self.log.info(
             f"{table.qualified_name}: {len(plan.jobs)} new export job(s), {len(with_file)} with {table.file_name}"
         )
-        with tempfile.TemporaryDirectory(prefix="gladly-") as scratch:
-            for job in plan.jobs:
-                if table.file_name in job.files:
-                    position = f"{with_file.index(job) + 1}/{len(with_file)}"
-                    self._apply(job, position, Path(scratch), target)
-                self.outcome.cursor = self.outcome.cursor.advanced(job)
-        if target is not None:
-            self.warehouse.finish_rebuild(table)
+        try:
+            target = self.warehouse.start_rebuild(table) if rebuild else None
+            if target is None:
+                # A table with no file yet exists empty, so that what is recorded describes a real table.
+                self.warehouse.ensure_table(table)
+            self._apply_all(with_file, target)
+            if target is not None:
+                self.warehouse.finish_rebuild(table)
+        except BaseException:
+            self._discard_work_tables()
+            raise
+        self.outcome.finished = True
+        for window in self.outcome.lost:
+            self.log.warning(
+                f"{table.qualified_name}: export window {iso(window.start)} .. {iso(window.end)} is lost: "
+                f"{printable(window.reason, 300)}"
+            )
         return self.outcome
 
-    def _apply(self, job: ExportJob, position: str, scratch: Path, target: str | None) -> None:
+    def _apply_all(self, with_file: list[ExportJob], target: str | None) -> None:
+        # Scratch files are named by position: a job id is the server's text, never a path.
+        numbers = {id(job): number for number, job in enumerate(with_file, 1)}
+        try:
+            with tempfile.TemporaryDirectory(prefix="gladly-") as scratch:
+                for job in self.plan.jobs:
+                    covers = True
+                    if id(job) in numbers:
+                        number = numbers[id(job)]
+                        path = Path(scratch) / f"{number}.jsonl"
+                        covers = self._apply(job, f"{number}/{len(with_file)}", path, target)
+                    self.outcome.cursor = self.outcome.cursor.advanced(job, covers=covers)
+        finally:
+            self._explain_expired()
+
+    def _explain_expired(self) -> None:
+        """Name the expired jobs in the lost windows they leave."""
+        coverage = self.outcome.cursor.coverage
+        for job in self.outcome.expired:
+            if job.window_start is not None and job.window_end is not None:
+                reason = f"export job {printable(job.id)} expired before its file could be downloaded"
+                coverage = coverage.explain(job.window_start, job.window_end, reason)
+        self.outcome.cursor = replace(self.outcome.cursor, coverage=coverage)
+
+    def _discard_work_tables(self) -> None:
+        try:
+            self.warehouse.discard_work_tables(self.table)
+        except Exception as error:  # the original failure is the one to report
+            self.log.warning(f"{self.table.qualified_name}: could not drop its staging tables: {printable(error)}")
+
+    def _apply(self, job: ExportJob, position: str, path: Path, target: str | None) -> bool:
+        """Download and merge one job's file; False if the job expired first (its rows are lost)."""
         table = self.table
-        where = f"{table.qualified_name}: job {position} {job.id} (updatedAt {job.updated_at_raw})"
-        path = scratch / f"{job.id}-{table.file_name}"
+        where = (
+            f"{table.qualified_name}: job {position} {printable(job.id)} (updatedAt {printable(job.updated_at_raw)})"
+        )
         self.log.info(f"{where}: downloading {table.file_name}")
         started = time.monotonic()
         try:
             size = self.gladly.download_file(job, table.file_name, path, on_progress=self._download_progress(where))
         except GladlyJobExpired as error:
-            self.log.warning(f"{where}: {error}; its rows are lost unless Gladly support regenerates the export")
+            self.log.warning(
+                f"{where}: {printable(error, 500)}; its rows are lost unless Gladly support regenerates the export"
+            )
             self.outcome.expired.append(job)
-            return
+            return False
         self.outcome.bytes_downloaded += size
         downloaded = time.monotonic()
         self.log.info(f"{where}: downloaded {_mb(size)} in {downloaded - started:.1f} s; loading")
@@ -219,9 +244,11 @@ class TableSync:
             self.log.warning(f"{where}: {result.rejected} malformed line(s) quarantined in gladly._rejected_lines")
         if result.new_columns or result.widened_columns:
             self.log.info(
-                f"{where}: schema drift: new columns {list(result.new_columns)}, widened {list(result.widened_columns)}"
+                f"{where}: schema drift: new columns {printable(list(result.new_columns), 500)}, "
+                f"widened {printable(list(result.widened_columns), 500)}"
             )
         self.outcome.applied.append((job, result))
+        return True
 
     def _download_progress(self, where: str) -> Callable[[int, int | None], None]:
         throttle = Throttle(_LOG_EVERY_SECONDS)
@@ -262,12 +289,12 @@ def outcome_metadata(table: GladlyTable, outcome: SyncOutcome, warehouse: Wareho
             ),
             row_count=warehouse.row_count(table.name) or 0,
         ),
-        "mode": dg.MetadataValue.text(outcome.plan.mode),
-        "jobs_applied": dg.MetadataValue.json(
+        keys.MODE: dg.MetadataValue.text(outcome.plan.mode),
+        keys.JOBS_APPLIED: dg.MetadataValue.json(
             [
                 {
-                    "id": job.id,
-                    "updatedAt": job.updated_at_raw,
+                    "id": printable(job.id),
+                    "updatedAt": printable(job.updated_at_raw),
                     "rows": result.rows_in_file,
                     "inserted": result.inserted,
                     "updated": result.updated,
@@ -278,31 +305,30 @@ def outcome_metadata(table: GladlyTable, outcome: SyncOutcome, warehouse: Wareho
             ]
         ),
         # Summed over the jobs applied: where this sync spent its time.
-        "timings": dg.MetadataValue.json(sum(outcome.timings.values(), StepTimings()).to_json()),
-        "jobs_expired": dg.MetadataValue.json([job.id for job in outcome.expired]),
-        "rows_inserted": dg.MetadataValue.int(sum(r.inserted for r in results)),
-        "rows_updated": dg.MetadataValue.int(sum(r.updated for r in results)),
-        "rows_unchanged": dg.MetadataValue.int(sum(r.unchanged for r in results)),
-        cursor_keys.ROWS_REJECTED: dg.MetadataValue.int(sum(r.rejected for r in results)),
-        "bytes_downloaded": dg.MetadataValue.int(outcome.bytes_downloaded),
-        "new_columns": dg.MetadataValue.json(sorted({c for r in results for c in r.new_columns})),
-        "widened_columns": dg.MetadataValue.json(sorted({c for r in results for c in r.widened_columns})),
-        cursor_keys.RETENTION_GAP: dg.MetadataValue.json([window.to_json() for window in outcome.lost]),
+        keys.TIMINGS: dg.MetadataValue.json(sum(outcome.timings.values(), StepTimings()).to_json()),
+        keys.JOBS_EXPIRED: dg.MetadataValue.json([printable(job.id) for job in outcome.expired]),
+        keys.JOBS_DEFERRED: dg.MetadataValue.json(
+            [{"id": printable(job.id), "updatedAt": printable(job.updated_at_raw)} for job in outcome.plan.deferred]
+        ),
+        keys.ROWS_INSERTED: dg.MetadataValue.int(sum(r.inserted for r in results)),
+        keys.ROWS_UPDATED: dg.MetadataValue.int(sum(r.updated for r in results)),
+        keys.ROWS_UNCHANGED: dg.MetadataValue.int(sum(r.unchanged for r in results)),
+        keys.ROWS_REJECTED: dg.MetadataValue.int(sum(r.rejected for r in results)),
+        keys.BYTES_DOWNLOADED: dg.MetadataValue.int(outcome.bytes_downloaded),
+        keys.NEW_COLUMNS: dg.MetadataValue.json(sorted({c for r in results for c in r.new_columns})),
+        keys.WIDENED_COLUMNS: dg.MetadataValue.json(sorted({c for r in results for c in r.widened_columns})),
         **outcome.cursor.to_metadata(),
-        "preview": dg.MetadataValue.md(_markdown(warehouse.preview(table.name))),
+        keys.PREVIEW: dg.MetadataValue.md(preview_markdown(warehouse, table) if columns else "(no table yet)"),
     }
 
 
-def _markdown(frame: pl.DataFrame) -> str:
-    with pl.Config(
-        tbl_formatting="MARKDOWN",
-        tbl_hide_column_data_types=True,
-        tbl_hide_dataframe_shape=True,
-        fmt_str_lengths=40,
-        tbl_cols=10,
-        tbl_width_chars=400,
-    ):
-        return str(frame)
+def preview_markdown(warehouse: Warehouse, table: GladlyTable) -> str:
+    """The newest rows as a Markdown table of literal text (values are Gladly's, not markup)."""
+    frame = warehouse.preview(table.name, limit=_PREVIEW_ROWS)
+    shown = frame.columns[:_PREVIEW_COLUMNS]
+    text = markdown_table(shown, frame.select(shown).rows())
+    hidden = len(frame.columns) - len(shown)
+    return text + (f"\n\n{hidden} more column(s) not shown." if hidden else "")
 
 
 def _mb(size: float | None) -> str:

@@ -12,6 +12,7 @@ import dagster as dg
 import duckdb
 
 from gladly_assets.assets import build_gladly_assets
+from gladly_assets.errors import GladlyRetriesExhausted
 from gladly_assets.export_jobs import parse_instant
 from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.resources.warehouse import duckdb_resource
@@ -19,6 +20,7 @@ from gladly_assets.simulator import GladlySimulator
 from gladly_assets.tables import TABLES, GladlyTable
 
 FROZEN_NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+# The real assets on this machine's clock (materialize() below uses the simulator's instead).
 ASSETS = build_gladly_assets()
 
 
@@ -45,6 +47,21 @@ def gladly_resource(sim: GladlySimulator, **overrides) -> GladlyResource:
     return GladlyResource(**{**settings, **overrides})
 
 
+class GladlyDownOnOneJob(GladlyResource):
+    """Gladly failing for good on one job's files: an outage the simulator cannot aim at one job."""
+
+    failing_job_id: str
+
+    def download_file(self, job, file_name, dest, on_progress=None):
+        if job.id == self.failing_job_id:
+            raise GladlyRetriesExhausted("GET ... failed after 6 attempts; last error: HTTP 503", 6)
+        return super().download_file(job, file_name, dest, on_progress)
+
+
+def down_on(sim: GladlySimulator, job_id: str) -> GladlyResource:
+    return GladlyDownOnOneJob(**sim.client_settings(), failing_job_id=job_id)
+
+
 def materialize(
     sim: GladlySimulator,
     instance: dg.DagsterInstance,
@@ -54,10 +71,13 @@ def materialize(
     selection=None,
     raise_on_error: bool = True,
     gladly: GladlyResource | None = None,
+    clock=None,
+    tags=None,
     **resource_overrides,
 ) -> dg.ExecuteInJobResult:
+    """The real assets, judging future-dated jobs by the simulator's clock (default) or ``clock``."""
     return dg.materialize(
-        [ASSETS],
+        [build_gladly_assets(clock=clock or sim.now)],
         instance=instance,
         resources={
             "gladly": gladly or gladly_resource(sim, **resource_overrides),
@@ -66,6 +86,7 @@ def materialize(
         run_config={"ops": {"gladly_tables": {"config": {"full_refresh": True}}}} if full_refresh else None,
         selection=selection,
         raise_on_error=raise_on_error,
+        tags=tags,
     )
 
 

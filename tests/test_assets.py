@@ -11,14 +11,13 @@ from datetime import timedelta
 import duckdb
 import pytest
 
+from gladly_assets import metadata_keys as keys
 from gladly_assets.assets import build_gladly_assets
-from gladly_assets.cursor import Cursor, latest_metadata
-from gladly_assets.errors import GladlyRetriesExhausted
+from gladly_assets.cursor import Cursor
 from gladly_assets.export_jobs import parse_instant
-from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.tables import TABLES, TABLES_BY_NAME
 
-from .helpers import assert_tables_match, column_types, materialize, table_rows
+from .helpers import assert_tables_match, column_types, down_on, materialize, table_rows
 
 CUSTOMERS = TABLES_BY_NAME["customers"]
 
@@ -59,12 +58,14 @@ def test_first_run_loads_every_job_and_reports_metadata(sim, instance, db):
 
     metadata = instance.get_latest_materialization_event(CUSTOMERS.asset_key).asset_materialization.metadata
     assert metadata["dagster/row_count"].value == len(table_rows(db, CUSTOMERS))
-    assert metadata["mode"].value == "initial"
-    assert len(metadata["jobs_applied"].value) == 14
-    assert metadata["bytes_downloaded"].value == sum(len(sim.file_bytes(job["id"], "customers.jsonl")) for job in jobs)
+    assert metadata[keys.MODE].value == "initial"
+    assert len(metadata[keys.JOBS_APPLIED].value) == 14
+    assert metadata[keys.BYTES_DOWNLOADED].value == sum(
+        len(sim.file_bytes(job["id"], "customers.jsonl")) for job in jobs
+    )
     newest = max(parse_instant(job["updatedAt"]) for job in jobs)
-    assert Cursor.from_metadata(latest_metadata(instance, CUSTOMERS.asset_key)).last_job_updated_at == newest
-    assert "| id" in metadata["preview"].value
+    assert Cursor.from_metadata(keys.latest_metadata(instance, CUSTOMERS.asset_key)).last_job_updated_at == newest
+    assert "| id" in metadata[keys.PREVIEW].value
     schema_columns = {column.name for column in metadata["dagster/column_schema"].value.columns}
     assert {"id", "emailAddresses", "_job_id", "_job_updated_at"} <= schema_columns
 
@@ -157,7 +158,7 @@ def test_malformed_lines_are_quarantined_counted_and_the_rest_loads(sim, instanc
     materialize(sim, instance, db)
 
     metadata = instance.get_latest_materialization_event(CUSTOMERS.asset_key).asset_materialization.metadata
-    assert metadata["rows_rejected"].value == 3
+    assert metadata[keys.ROWS_REJECTED].value == 3
     with duckdb.connect(str(db), read_only=True) as connection:
         rejected = connection.execute(
             "SELECT table_name, job_id, line_number, raw_line, error FROM gladly.gladly._rejected_lines"
@@ -208,7 +209,7 @@ def test_full_refresh_and_a_deleted_database_both_end_complete(sim, instance, db
     materialize(sim, instance, db)
     assert_tables_match(sim, db)
     metadata = instance.get_latest_materialization_event(CUSTOMERS.asset_key).asset_materialization.metadata
-    assert metadata["mode"].value == "reload"
+    assert metadata[keys.MODE].value == "reload"
     assert len(sim.downloads()) == sum(len(job["files"]) for job in sim.jobs())
 
 
@@ -237,29 +238,18 @@ def test_asset_graph_shape():
     assert assets.op.pool == "gladly_duckdb"
 
 
-class GladlyDownOnOneJob(GladlyResource):
-    """Gladly failing for good on one job's files: an outage the simulator cannot aim at one job."""
-
-    failing_job_id: str
-
-    def download_file(self, job, file_name, dest, on_progress=None):
-        if job.id == self.failing_job_id:
-            raise GladlyRetriesExhausted("GET ... failed after 6 attempts; last error: HTTP 503", 6)
-        return super().download_file(job, file_name, dest, on_progress)
-
-
 def test_a_run_failing_part_way_keeps_the_jobs_it_committed(sim, instance, db):
     materialize(sim, instance, db, selection=[CUSTOMERS.asset_key])
     sim.advance(timedelta(hours=1))
     committed = sim.complete_job()
     sim.advance(timedelta(hours=1))
     failing = sim.complete_job()
-    flaky = GladlyDownOnOneJob(**sim.client_settings(), failing_job_id=failing["id"])
+    flaky = down_on(sim, failing["id"])
 
     result = materialize(sim, instance, db, selection=[CUSTOMERS.asset_key], gladly=flaky, raise_on_error=False)
 
     assert not result.success
-    cursor = Cursor.from_metadata(latest_metadata(instance, CUSTOMERS.asset_key))
+    cursor = Cursor.from_metadata(keys.latest_metadata(instance, CUSTOMERS.asset_key))
     assert cursor.last_job_updated_at == parse_instant(committed["updatedAt"])
     sim.clear_log()
     assert materialize(sim, instance, db, selection=[CUSTOMERS.asset_key]).success

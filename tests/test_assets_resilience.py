@@ -14,6 +14,8 @@ import dagster as dg
 import duckdb
 import pytest
 
+from gladly_assets import metadata_keys as keys
+from gladly_assets.export_jobs import parse_instant
 from gladly_assets.processes import stop_process_group
 from gladly_assets.tables import TABLES_BY_NAME
 
@@ -72,9 +74,10 @@ def test_a_job_that_expires_before_download_is_reported_lost_and_the_rest_applie
     with make_simulator() as sim, dg.DagsterInstance.ephemeral() as instance:
         db = tmp_path / "w.duckdb"
         materialize(sim, instance, db, selection=[ITEMS.asset_key])
-        sim.advance(timedelta(hours=1))
+        # A day apart: each job exports its own day, so the doomed job's day is covered by no other.
+        sim.advance(timedelta(days=1))
         doomed = sim.complete_job()
-        sim.advance(timedelta(hours=1))
+        sim.advance(timedelta(days=1))
         survivor = sim.complete_job()
         sim.faults.applies_to = "files"
         sim.faults.expire_on_download = 1
@@ -83,9 +86,14 @@ def test_a_job_that_expires_before_download_is_reported_lost_and_the_rest_applie
 
         assert result.success
         metadata = instance.get_latest_materialization_event(ITEMS.asset_key).asset_materialization.metadata
-        assert metadata["jobs_expired"].value == [doomed["id"]]
-        assert [job["id"] for job in metadata["jobs_applied"].value] == [survivor["id"]]
-        assert metadata["retention_gap"].value and "expired" in metadata["retention_gap"].value[0]["reason"]
+        assert metadata[keys.JOBS_EXPIRED].value == [doomed["id"]]
+        assert [job["id"] for job in metadata[keys.JOBS_APPLIED].value] == [survivor["id"]]
+        (lost,) = metadata[keys.RETENTION_GAP].value
+        window = doomed["parameters"]
+        assert [parse_instant(lost[k]) for k in ("from", "to")] == [
+            parse_instant(window[k]) for k in ("startAt", "endAt")
+        ]
+        assert doomed["id"] in lost["reason"] and "expired" in lost["reason"]
         # Exactly one attempt at the expired file: a 404 is final, not retried.
         assert len([r for r in sim.request_log if doomed["id"] in r.path]) == 1
 

@@ -28,9 +28,9 @@ import psutil
 import pytest
 
 from gladly_assets.checks import ID_IS_UNIQUE, NO_REJECTED_LINES, NO_RETENTION_GAP
-from gladly_assets.cursor import LAST_JOB_UPDATED_AT
 from gladly_assets.demo import dagster_dev_command, prepare_dagster_home
 from gladly_assets.export_jobs import parse_instant
+from gladly_assets.metadata_keys import LAST_JOB_UPDATED_AT, MODE
 from gladly_assets.processes import stop_process_group
 from gladly_assets.sensors import SENSOR_NAME
 from gladly_assets.tables import TABLES
@@ -355,7 +355,7 @@ def test_sensor_keeps_the_warehouse_in_sync_through_dagster(
     for key, values in materialised.items():
         assert values["dagster/row_count"] > 0, (key, values)
         assert values["dagster/table_name"] == key.replace("/", "."), (key, values)
-        assert values["mode"] == "initial", (key, values)
+        assert values[MODE] == "initial", (key, values)
 
     # 3. Its asset checks ran in the same run and passed.
     for path in ASSET_KEYS:
@@ -383,7 +383,7 @@ def test_sensor_keeps_the_warehouse_in_sync_through_dagster(
     sensor_run_ids = {run["runId"] for run in client.sensor_runs()}
     for key, event in latest.items():
         assert event["runId"] in sensor_run_ids, (key, event["runId"])
-        assert event["metadata"]["mode"] == "incremental", (key, event["metadata"])
+        assert event["metadata"][MODE] == "incremental", (key, event["metadata"])
         assert event["metadata"]["dagster/row_count"] >= materialised[key]["dagster/row_count"], (key, event)
 
     # 5. No check ever failed, and no sensor run failed.

@@ -10,8 +10,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from gladly_assets.cursor import RETENTION_GAP
 from gladly_assets.export_jobs import parse_instant
+from gladly_assets.metadata_keys import RETENTION_GAP
 
 from .helpers import assert_tables_match, make_simulator, materialize
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness import peak_rss_bytes
 
-# Read back from each materialization: what it did, and where its time went.
+# Read back from each materialization (names under gladly/): what it did, and where its time went.
 METADATA_KEYS = (
     "mode",
     "rows_inserted",
@@ -29,6 +29,7 @@ def materialize(spec: dict) -> dict:
     import dagster as dg
     import duckdb
 
+    from gladly_assets import metadata_keys
     from gladly_assets.assets import build_gladly_assets
     from gladly_assets.resources.gladly import GladlyResource
     from gladly_assets.resources.warehouse import duckdb_resource
@@ -56,7 +57,7 @@ def materialize(spec: dict) -> dict:
         for event in result.get_asset_materialization_events():
             values = event.materialization.metadata
             metadata[event.asset_key.path[-1]] = {
-                name: getattr(values.get(name), "value", None) for name in METADATA_KEYS
+                name: metadata_keys.read(values, metadata_keys.PREFIX + name) for name in METADATA_KEYS
             }
         if state is not None:
             latest = [instance.get_latest_materialization_event(table.asset_key) for table in TABLES]

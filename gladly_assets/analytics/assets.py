@@ -15,11 +15,11 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from gladly_assets import metadata_keys as keys
 from gladly_assets.analytics.build import AnalyticsWarehouse, BuildResult, Mark
 from gladly_assets.analytics.checks import check_specs, evaluate_checks
 from gladly_assets.analytics.models import GROUP, MODELS, MODELS_BY_NAME, AnalyticsModel
 from gladly_assets.assets import DUCKDB_POOL
-from gladly_assets.cursor import latest_metadata, metadata_value
 from gladly_assets.tables import TABLES_BY_NAME
 
 KINDS = {"duckdb", "sql"}
@@ -83,7 +83,7 @@ def _build_asset(model: AnalyticsModel) -> dg.AssetsDefinition:
     def analytics_table(
         context: dg.AssetExecutionContext, config: AnalyticsConfig, duckdb: DuckDBResource
     ) -> Iterator[dg.MaterializeResult[Any]]:
-        previous = latest_metadata(context.instance, model.asset_key)
+        previous = keys.latest_metadata(context.instance, model.asset_key)
         marks = _marks(previous)
         rebuild = "full_rebuild was requested" if config.full_rebuild else _upstream_rebuilt(context.instance, model)
         Path(duckdb.database).parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +103,7 @@ def _build_asset(model: AnalyticsModel) -> dg.AssetsDefinition:
 
 
 def _marks(previous: Mapping[str, Any]) -> dict[str, Mark] | None:
-    recorded = metadata_value(previous, HIGH_WATER_MARKS)
+    recorded = keys.read(previous, HIGH_WATER_MARKS)
     if not isinstance(recorded, dict):
         return None
     return {table: Mark.from_json(mark) for table, mark in recorded.items() if isinstance(mark, dict)}
@@ -122,7 +122,7 @@ def _upstream_rebuilt(instance: dg.DagsterInstance, model: AnalyticsModel) -> st
         ).records
         for record in records:
             materialization = record.asset_materialization
-            mode = metadata_value(materialization.metadata, "mode") if materialization else None
+            mode = keys.read(materialization.metadata, keys.MODE) if materialization else None
             if mode in _REBUILDING_MODES:
                 return f"gladly.{table} was loaded from scratch ({mode}) since the last build"
     return None

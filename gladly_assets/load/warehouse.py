@@ -25,8 +25,8 @@ Design, chosen on the benchmarks in ``benchmarks/``:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -35,6 +35,7 @@ import duckdb
 import polars as pl
 
 from gladly_assets.load.column_names import ORDINAL_COLUMN, ColumnNames
+from gladly_assets.load.duckdb_sql import quote, transaction
 from gladly_assets.load.jsonl import Batch, RejectedLine
 from gladly_assets.load.timings import StepTimings
 from gladly_assets.report_schema import (
@@ -74,9 +75,9 @@ _WIDENING = ("BOOLEAN", "BIGINT", "DOUBLE", "JSON", "VARCHAR")
 _EXACT_DOUBLE_LIMIT = 2**53
 
 
-def quote(identifier: str) -> str:
-    """Quote an identifier that came from untrusted JSON so it can only ever be a name."""
-    return '"' + identifier.replace('"', '""') + '"'
+def stage_name(target: str) -> str:
+    """The staging table a load into ``target`` fills before it merges."""
+    return f"_load_{target}"
 
 
 def _duckdb_type(dtype: pl.DataType, is_json: bool) -> str | None:
@@ -224,12 +225,22 @@ class Warehouse:
         self._drop(name)
         return name
 
+    def ensure_table(self, table: GladlyTable) -> None:
+        """Create the table with its declared columns if it does not exist (no job had its file yet)."""
+        self._create_if_missing(table.name, table)
+
+    def discard_work_tables(self, table: GladlyTable) -> None:
+        """Drop what a failed load or rebuild of ``table`` left: its staging and rebuild tables."""
+        rebuild = self.rebuild_name(table)
+        for name in (stage_name(table.name), stage_name(rebuild), rebuild):
+            self._drop(name)
+
     def finish_rebuild(self, table: GladlyTable) -> None:
         """Swap the rebuilt table in, in one transaction."""
         name = self.rebuild_name(table)
         if not self.columns(name):  # no job still listed had a file for this table
             self._create_if_missing(name, table)
-        with self._transaction():
+        with transaction(self.conn):
             self._drop(table.name)
             self.conn.execute(f"ALTER TABLE {self._table_ref(name)} RENAME TO {quote(table.name)}")
 
@@ -253,7 +264,7 @@ class Warehouse:
         ``BaseException`` too), the table is left as it was and no staging table remains.
         """
         target = into or table.name
-        stage = f"_load_{target}"
+        stage = stage_name(target)
         created = not self.columns(target)
         try:
             return self._apply_job(table, target, stage, job_id, job_updated_at, batches, on_batch)
@@ -275,7 +286,7 @@ class Warehouse:
         rejected: list[RejectedLine] = []
         uncommitted = 0
         timings = StepTimings()
-        with self._transaction():
+        with transaction(self.conn):
             self._create_if_missing(target, table)
             load.columns = self._create_stage(stage, target)
             load.names = ColumnNames(load.columns)
@@ -336,28 +347,12 @@ class Warehouse:
         try:
             with suppress(duckdb.Error):
                 self.conn.unregister(_FRAME_VIEW)
-            with self._transaction():
+            with transaction(self.conn):
                 self._drop(stage)
                 if created is not None and self.row_count(created) == 0:
                     self._drop(created)
         except duckdb.Error as cleanup_error:
             error.add_note(f"cleaning up after this error failed too: {cleanup_error}")
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """BEGIN ... COMMIT, or ROLLBACK on any error (a KeyboardInterrupt included).
-
-        The error raised is the one that failed the transaction, never a failing ROLLBACK."""
-        self.conn.execute("BEGIN TRANSACTION")
-        try:
-            yield
-        except BaseException as error:
-            try:
-                self.conn.execute("ROLLBACK")
-            except duckdb.Error as rollback_error:
-                error.add_note(f"rolling back after this error failed too: {rollback_error}")
-            raise
-        self.conn.execute("COMMIT")
 
     def _create_if_missing(self, name: str, table: GladlyTable) -> None:
         if self.columns(name):
@@ -597,7 +592,7 @@ class ReportTables:
         warehouse = self.warehouse
         table = warehouse._table_ref(stream.name)
         load = _LoadState()
-        with warehouse._transaction():
+        with transaction(warehouse.conn):
             self._create_if_missing(stream)
             incoming = {
                 name: kind
@@ -689,7 +684,7 @@ class ReportTables:
         stage = f"_load_{name}"
         self.conn.register("full_frame", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
         try:
-            with warehouse._transaction():
+            with transaction(warehouse.conn):
                 warehouse._drop(stage)
                 self.conn.execute(
                     f"CREATE TABLE {warehouse._table_ref(stage)} AS SELECT *, ?::TIMESTAMPTZ AS {FETCHED_AT_COLUMN} "
