@@ -34,6 +34,7 @@ BYTES_DOWNLOADED = f"{PREFIX}bytes_downloaded"
 NEW_COLUMNS = f"{PREFIX}new_columns"
 WIDENED_COLUMNS = f"{PREFIX}widened_columns"
 PREVIEW = f"{PREFIX}preview"
+TIMINGS = f"{PREFIX}timings"  # seconds per step (load/timings.py)
 
 ROW_COUNT = "dagster/row_count"
 

@@ -24,6 +24,7 @@ from gladly_assets.cursor import CLOCK_SKEW_ALLOWANCE, Cursor, LostWindow, iso, 
 from gladly_assets.errors import GladlyJobExpired
 from gladly_assets.export_jobs import ExportJob
 from gladly_assets.load.jsonl import read_batches
+from gladly_assets.load.timings import StepTimings
 from gladly_assets.load.warehouse import JobResult, Warehouse
 from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.tables import GladlyTable
@@ -95,6 +96,7 @@ class SyncOutcome:
     expired: list[ExportJob] = field(default_factory=list)
     bytes_downloaded: int = 0
     finished: bool = False
+    timings: dict[str, StepTimings] = field(default_factory=dict)  # by job id, for the applied jobs
 
     @property
     def changed(self) -> bool:
@@ -217,8 +219,8 @@ class TableSync:
             self.outcome.expired.append(job)
             return False
         self.outcome.bytes_downloaded += size
-        self.log.info(f"{where}: downloaded {_mb(size)} in {time.monotonic() - started:.1f} s; loading")
-        started = time.monotonic()
+        downloaded = time.monotonic()
+        self.log.info(f"{where}: downloaded {_mb(size)} in {downloaded - started:.1f} s; loading")
         result = self.warehouse.apply_job(
             table,
             job.id,
@@ -228,7 +230,11 @@ class TableSync:
             on_batch=self._load_progress(where, size),
         )
         path.unlink()
-        elapsed = time.monotonic() - started
+        finished = time.monotonic()
+        self.outcome.timings[job.id] = result.timings + StepTimings(
+            download=downloaded - started, total=finished - started
+        )
+        elapsed = finished - downloaded
         self.log.info(
             f"{where}: committed {result.rows_in_file:,} rows in {elapsed:.1f} s "
             f"({result.rows_in_file / max(elapsed, 1e-6):,.0f} rows/s): {result.inserted:,} inserted, "
@@ -293,10 +299,13 @@ def outcome_metadata(table: GladlyTable, outcome: SyncOutcome, warehouse: Wareho
                     "inserted": result.inserted,
                     "updated": result.updated,
                     "rejected": result.rejected,
+                    "seconds": outcome.timings[job.id].to_json(),
                 }
                 for job, result in outcome.applied
             ]
         ),
+        # Summed over the jobs applied: where this sync spent its time.
+        keys.TIMINGS: dg.MetadataValue.json(sum(outcome.timings.values(), StepTimings()).to_json()),
         keys.JOBS_EXPIRED: dg.MetadataValue.json([printable(job.id) for job in outcome.expired]),
         keys.JOBS_DEFERRED: dg.MetadataValue.json(
             [{"id": printable(job.id), "updatedAt": printable(job.updated_at_raw)} for job in outcome.plan.deferred]

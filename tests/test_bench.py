@@ -18,29 +18,35 @@ ROWS = 3000
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> tuple[str, dict]:
-    workdir = tmp_path_factory.mktemp("bench")
+SCALE_ROWS = 1000
+SCALE_JOBS = 3
+STEPS = {"download", "parse", "insert", "merge", "commit", "total"}
+
+
+def run_script(workdir: Path, *options: str) -> tuple[str, dict]:
     results = workdir / "results.json"
     completed = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--rows",
-            str(ROWS),
-            "--skip-dlt",
-            "--workdir",
-            str(workdir / "work"),
-            "--json",
-            str(results),
-        ],
+        [sys.executable, str(SCRIPT), *options, "--workdir", str(workdir / "work"), "--json", str(results)],
         capture_output=True,
         text=True,
         timeout=240,
         cwd=ROOT,
+        check=False,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     return completed.stdout, json.loads(results.read_text())
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> tuple[str, dict]:
+    return run_script(tmp_path_factory.mktemp("bench"), "--rows", str(ROWS), "--skip-dlt")
+
+
+@pytest.fixture(scope="module")
+def scale_run(tmp_path_factory) -> tuple[str, dict]:
+    return run_script(
+        tmp_path_factory.mktemp("scale"), "--only", "scale", "--rows", str(SCALE_ROWS), "--scale-jobs", str(SCALE_JOBS)
+    )
 
 
 def section(stdout: str, number: int) -> list[str]:
@@ -61,9 +67,10 @@ def measured(lines: list[str], contender: str) -> tuple[float, int]:
     raise AssertionError(f"no row for {contender!r} in:\n" + "\n".join(lines))
 
 
-def test_header_names_versions_and_machine(run):
+def test_header_names_versions_machine_and_the_ceiling(run):
     stdout, _ = run
-    assert re.search(r"^machine: .*\d+ cores.*GiB RAM", stdout, re.M)
+    assert re.search(r"^machine: .*\d+ cores.*GiB RAM; load average at start [\d.]+ [\d.]+ [\d.]+", stdout, re.M)
+    assert re.search(r"^ceiling: DuckDB alone: CREATE TABLE t AS SELECT \* FROM read_json\(file\)", stdout, re.M)
     versions = next(line for line in stdout.splitlines() if line.startswith("versions:"))
     for package in ("python", "duckdb", "polars", "dagster"):
         assert re.search(rf"\b{package} \d", versions), versions
@@ -79,11 +86,28 @@ def test_initial_load_has_every_contender_and_gladly_assets_loads_every_row(run)
         "  its parser alone (Polars, no DuckDB)",
         "ceiling: DuckDB read_json(file)",
         "DuckDB read_json, sample_size=-1",
-        "DuckDB read_json, columns given",
+        "DuckDB read_json, declared columns",
         "naive (json.loads, Arrow, DuckDB)",
     ):
         assert measured(lines, contender)[1] == ROWS
     assert any(line.startswith("dlt") and "--skip-dlt" in line for line in lines)
+
+
+def test_the_time_of_gladly_assets_is_split_by_step_from_its_materialization_metadata(run):
+    stdout, results = run
+    for section_results, number in ((results["initial"], 1), (results["incremental"], 2)):
+        gladly = section_results["gladly-assets"]
+        steps = gladly["breakdown"]
+        assert set(steps) == STEPS | {"outside the sync"}
+        assert 0 < steps["download"] <= steps["total"] <= gladly["seconds"]
+        assert all(seconds >= 0 for seconds in steps.values())
+        for table, metadata in gladly["metadata"].items():
+            assert set(metadata["timings"]) == STEPS, table
+            assert [set(job["seconds"]) for job in metadata["jobs_applied"]] == [STEPS] * len(metadata["jobs_applied"])
+        assert any(
+            line.startswith("    gladly-assets (from its materialization metadata) time: download ")
+            for line in section(stdout, number)
+        )
 
 
 def test_incremental_applies_the_new_job_like_the_ceiling(run):
@@ -116,4 +140,22 @@ def test_noop_and_memory_sections_and_every_target_are_reported(run):
         "peak RSS growth",
     ):
         assert any(name in line and re.search(r"(PASS|FAIL)$", line) for line in targets), (name, targets)
+    assert results["errors"] == []
+
+
+def test_scale_loads_every_job_into_one_growing_table_and_reports_each(scale_run):
+    stdout, results = scale_run
+    assert [job["rows"]["conversation_items"] for job in results["scale"]] == [
+        SCALE_ROWS * number for number in range(1, SCALE_JOBS + 1)
+    ]
+    assert [job["metadata"]["conversation_items"]["rows_inserted"] for job in results["scale"]] == [
+        SCALE_ROWS
+    ] * SCALE_JOBS
+    lines = section(stdout, 5)
+    assert f"{SCALE_JOBS} jobs of {SCALE_ROWS:,} conversation items" in lines[0]
+    for number in range(1, SCALE_JOBS + 1):
+        assert any(re.match(rf"\s+{number}\s+{SCALE_ROWS * number:,}\s+[\d.]+\s", line) for line in lines), lines
+    targets = stdout[stdout.index("\ntargets\n") :]
+    assert re.search(r"peak RSS < 1.00 GiB throughout the scale run .*(PASS|FAIL)$", targets, re.M)
+    assert re.search(rf"time per job flat: job {SCALE_JOBS} <= [\d.]+x job 2 .*(PASS|FAIL)$", targets, re.M)
     assert results["errors"] == []

@@ -1,6 +1,7 @@
 """The DuckDB merge: ordering by job, atomic jobs, schema drift, hostile names."""
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -279,3 +280,19 @@ def test_a_duplicated_key_keeps_its_first_value_on_both_paths(warehouse, lines, 
     column_type = warehouse.columns("customers")["x"]
     stored = [value for _, value in rows(warehouse, "id, x")]
     assert all(map(holds, stored, [column_type] * len(stored), expected)), (column_type, stored)
+
+
+def test_a_job_reports_the_seconds_of_each_step(warehouse, monkeypatch):
+    monkeypatch.setattr(warehouse_module, "STAGE_COMMIT_BYTES", 1)  # a stage commit after each batch
+    monkeypatch.setattr(warehouse_module, "ROW_GROUP_ROWS", 2)
+    apply(warehouse, "j1", 1, '{"id":"a","name":"A"}')  # the next job merges into a table
+    batches = [parse_chunk(b'{"id":"a","name":"A2"}\n{"id":"b"}\n{"id":"c"}\n', 1), parse_chunk(b'{"id":"d"}\n', 4)]
+    started = time.perf_counter()
+    timings = warehouse.apply_job(CUSTOMERS, "j2", T0 + timedelta(hours=2), batches).timings
+    elapsed = time.perf_counter() - started
+    assert all(batch.parse_seconds > 0 for batch in batches)
+    assert timings.parse == sum(batch.parse_seconds for batch in batches)
+    assert timings.insert > 0 and timings.merge > 0 and timings.commit > 0
+    # Inserts, merge and commits follow one another in this call: together no longer than it.
+    assert timings.insert + timings.merge + timings.commit <= elapsed
+    assert (timings.download, timings.total) == (0, 0)  # the sync's to measure, not the loader's

@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -81,6 +82,7 @@ class Batch:
     rejected: list[RejectedLine] = field(default_factory=list)
     # Columns holding JSON text: the values were objects or arrays in the file.
     json_columns: frozenset[str] = frozenset()
+    parse_seconds: float = 0.0
 
 
 def read_batches(
@@ -135,12 +137,16 @@ def parse_chunk(chunk: bytes, first_line: int, line_count: int | None = None) ->
     whose types Polars cannot reconcile within one chunk (a list here, an object
     there), duplicated keys and the rare text Polars cannot write back exactly.
     """
+    started = time.perf_counter()
     line_count = _line_count(chunk) if line_count is None else line_count
     parsed = _parse_with_polars(chunk)
     if parsed is not None:
         frame, json_columns = parsed
-        return Batch(frame, first_line, line_count, len(chunk), [], json_columns)
-    return _parse_line_by_line(chunk, first_line, line_count)
+        batch = Batch(frame, first_line, line_count, len(chunk), [], json_columns)
+    else:
+        batch = _parse_line_by_line(chunk, first_line, line_count)
+    batch.parse_seconds = time.perf_counter() - started
+    return batch
 
 
 # Polars reads a nested value as text by writing it back as JSON, but it leaves

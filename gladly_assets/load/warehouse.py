@@ -24,9 +24,10 @@ Design, chosen on the benchmarks in ``benchmarks/``:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -36,6 +37,7 @@ import polars as pl
 from gladly_assets.load.column_names import ORDINAL_COLUMN, ColumnNames
 from gladly_assets.load.duckdb_sql import quote, transaction
 from gladly_assets.load.jsonl import Batch, RejectedLine
+from gladly_assets.load.timings import StepTimings
 from gladly_assets.report_schema import (
     FETCHED_AT_COLUMN,
     REPORT_DAY_COLUMN,
@@ -150,6 +152,7 @@ class JobResult:
     bytes_read: int
     new_columns: tuple[str, ...]
     widened_columns: tuple[str, ...]
+    timings: StepTimings = field(default_factory=StepTimings)  # parse, insert, merge, commit
 
 
 class Warehouse:
@@ -282,27 +285,33 @@ class Warehouse:
         load = _LoadState()
         rejected: list[RejectedLine] = []
         uncommitted = 0
+        timings = StepTimings()
         with transaction(self.conn):
             self._create_if_missing(target, table)
             load.columns = self._create_stage(stage, target)
             load.names = ColumnNames(load.columns)
             for batch in batches:
+                timings.parse += batch.parse_seconds
                 frame, rest = batch.frame, None
                 uncommitted += batch.byte_count
                 if uncommitted >= STAGE_COMMIT_BYTES:
                     to_boundary = -load.rows % ROW_GROUP_ROWS  # rows to the end of this row group
                     if to_boundary < frame.height and load.rows + to_boundary > 0:
                         frame, rest = frame.slice(0, to_boundary), frame.slice(to_boundary)
-                self._append(stage, frame, batch.json_columns, job_id, job_updated_at, load)
+                with timings.measure("insert"):
+                    self._append(stage, frame, batch.json_columns, job_id, job_updated_at, load)
                 if rest is not None:
                     # Only the stage is committed here; the table is untouched until the end.
-                    self.conn.execute("COMMIT; BEGIN TRANSACTION")
+                    with timings.measure("commit"):
+                        self.conn.execute("COMMIT; BEGIN TRANSACTION")
                     uncommitted = 0
-                    self._append(stage, rest, batch.json_columns, job_id, job_updated_at, load)
+                    with timings.measure("insert"):
+                        self._append(stage, rest, batch.json_columns, job_id, job_updated_at, load)
                 rejected.extend(batch.rejected)
                 load.bytes_read += batch.byte_count
                 if on_batch:
                     on_batch(batch)
+            merging = time.perf_counter()
             self._drop_earlier_duplicates(stage)
             self._forget_rejected_lines(table, job_id)
             self._quarantine(table, job_id, job_updated_at, rejected)
@@ -316,6 +325,9 @@ class Warehouse:
                 stage_columns = self.columns(stage)
                 self._evolve(target, stage_columns, load, source=stage)
                 inserted, updated, unchanged = self._merge_stage(stage, target)
+            committing = time.perf_counter()
+            timings.merge = committing - merging
+        timings.commit += time.perf_counter() - committing
         return JobResult(
             job_id=job_id,
             rows_in_file=load.rows,
@@ -326,6 +338,7 @@ class Warehouse:
             bytes_read=load.bytes_read,
             new_columns=tuple(sorted(load.new_columns)),
             widened_columns=tuple(sorted(load.widened_columns)),
+            timings=timings,
         )
 
     def _clean_up_failed_job(self, stage: str, created: str | None, error: BaseException) -> None:
