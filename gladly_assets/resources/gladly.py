@@ -198,8 +198,8 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     )
     min_bytes_per_second: float = Field(
         default=1024.0,
-        description="Slowest a file body may arrive, averaged over timeout_seconds; a slower attempt is "
-        "cut and resumed (a server dripping a byte at a time).",
+        description="Slowest a file or report body may arrive, averaged over timeout_seconds; a slower "
+        "attempt is cut and resumed or retried (a server dripping a byte at a time).",
     )
     max_file_bytes: int = Field(
         default=16 * _GIB, description="Largest file accepted, in bytes written to disk (after decompression)."
@@ -226,7 +226,9 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         "is split or refused.",
     )
     report_timeout_seconds: float = Field(
-        default=300.0, description="Read timeout of one report request: Gladly computes reports synchronously."
+        default=300.0,
+        description="Longest one report attempt may wait for its answer to start (Gladly computes reports "
+        "synchronously), and the read timeout of its body.",
     )
     report_max_bytes: int = Field(
         default=2 * 1024**3, description="Largest report body accepted; a bigger one is an error, not a full disk."
