@@ -18,6 +18,7 @@ from typing import Any
 import dagster as dg
 
 from gladly_assets import metadata_keys as keys
+from gladly_assets.key_check import key_check_result
 from gladly_assets.load.warehouse import REJECTED_LINES_TABLE, Warehouse
 from gladly_assets.tables import GladlyTable
 
@@ -37,18 +38,12 @@ def id_is_unique(table: GladlyTable, metadata: Metadata, warehouse: Warehouse) -
             description=f"{table.qualified_name} does not exist: materialise the asset first.",
         )
     null_ids, duplicate_ids = warehouse.key_problems(table.name)
-    passed = null_ids == 0 and duplicate_ids == 0
-    return dg.AssetCheckResult(
-        asset_key=table.asset_key,
-        check_name=ID_IS_UNIQUE,
-        passed=passed,
-        metadata={"null_ids": null_ids, "duplicate_ids": duplicate_ids},
-        description=None
-        if passed
-        else (
-            f"{table.qualified_name} has {null_ids} row(s) without id and {duplicate_ids} duplicated "
-            "id(s); run the asset with full_refresh to rebuild it."
-        ),
+    return key_check_result(
+        table.asset_key,
+        ID_IS_UNIQUE,
+        {"null_ids": null_ids, "duplicate_ids": duplicate_ids},
+        f"{table.qualified_name} has {null_ids} row(s) without id and {duplicate_ids} duplicated "
+        "id(s); run the asset with full_refresh to rebuild it.",
     )
 
 

@@ -7,8 +7,9 @@ Assets, asset checks and the sensor's selection are all generated from
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-import dagster as dg
+from gladly_assets.declared_table import DeclaredTable
 
 SCHEMA = "gladly"
 PRIMARY_KEY = "id"
@@ -18,7 +19,9 @@ JOB_UPDATED_AT_COLUMN = "_job_updated_at"
 
 
 @dataclass(frozen=True)
-class GladlyTable:
+class GladlyTable(DeclaredTable):
+    SCHEMA: ClassVar[str] = SCHEMA
+
     name: str
     description: str
     # Top-level fields whose values are objects or arrays. They are stored as
@@ -33,14 +36,6 @@ class GladlyTable:
     @property
     def file_name(self) -> str:
         return f"{self.name}.jsonl"
-
-    @property
-    def qualified_name(self) -> str:
-        return f"{SCHEMA}.{self.name}"
-
-    @property
-    def asset_key(self) -> dg.AssetKey:
-        return dg.AssetKey([SCHEMA, self.name])
 
 
 _JOB_COLUMNS = (

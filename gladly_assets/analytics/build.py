@@ -13,8 +13,7 @@ that finishes late with an older ``updatedAt``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,7 +23,7 @@ import duckdb
 from gladly_assets.analytics.models import SCHEMA, SQL_DIR, AnalyticsModel
 from gladly_assets.cursor import LATE_JOB_WINDOW, iso
 from gladly_assets.export_jobs import parse_instant
-from gladly_assets.load.warehouse import quote
+from gladly_assets.load.duckdb_sql import quote, transaction
 from gladly_assets.tables import JOB_ID_COLUMN, JOB_UPDATED_AT_COLUMN
 from gladly_assets.tables import SCHEMA as GLADLY_SCHEMA
 
@@ -229,7 +228,7 @@ class AnalyticsWarehouse:
         self._define_sources()
         self.conn.execute("CREATE OR REPLACE TEMP TABLE scope_days AS SELECT DISTINCT day FROM analytics_items")
         before = self.row_count(model)
-        with self._transaction():
+        with transaction(self.conn):
             self.conn.execute(f"CREATE OR REPLACE TABLE {self.ref(model)} AS {self._select(model)}")
         after = self.row_count(model)
         return BuildResult("full", reason, marks, after, before, after)
@@ -276,22 +275,12 @@ class AnalyticsWarehouse:
 
     def _replace(self, model: AnalyticsModel, marks: dict[str, Mark], column: str, scope: str) -> BuildResult:
         """Delete the rows in scope and insert them anew, in one transaction."""
-        with self._transaction():
+        with transaction(self.conn):
             deleted = self._scalar(f"DELETE FROM {self.ref(model)} WHERE {column} IN (SELECT {column} FROM {scope})")
             inserted = self._scalar(f"INSERT INTO {self.ref(model)} BY NAME {self._select(model)}")
         count = int(self._scalar(f"SELECT count(*) FROM {scope}"))
         self._define_sources()
         return BuildResult("incremental", "new export jobs since the recorded marks", marks, count, deleted, inserted)
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self.conn.execute("BEGIN TRANSACTION")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
 
     # --- what the UI shows ---------------------------------------------------------
 

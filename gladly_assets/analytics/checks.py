@@ -12,6 +12,7 @@ import dagster as dg
 
 from gladly_assets.analytics.build import AnalyticsWarehouse
 from gladly_assets.analytics.models import AnalyticsModel
+from gladly_assets.key_check import key_check_result
 
 KEY_IS_UNIQUE = "key_is_unique"
 
@@ -34,16 +35,12 @@ def check_specs(model: AnalyticsModel) -> list[dg.AssetCheckSpec]:
 
 def evaluate_checks(model: AnalyticsModel, warehouse: AnalyticsWarehouse) -> list[dg.AssetCheckResult]:
     null_keys, duplicate_keys = warehouse.key_problems(model)
-    unique = null_keys == 0 and duplicate_keys == 0
     results = [
-        dg.AssetCheckResult(
-            asset_key=model.asset_key,
-            check_name=KEY_IS_UNIQUE,
-            passed=unique,
-            metadata={"null_keys": null_keys, "duplicate_keys": duplicate_keys},
-            description=None
-            if unique
-            else f"{model.qualified_name} has {null_keys} row(s) with a NULL key and {duplicate_keys} repeated "
+        key_check_result(
+            model.asset_key,
+            KEY_IS_UNIQUE,
+            {"null_keys": null_keys, "duplicate_keys": duplicate_keys},
+            f"{model.qualified_name} has {null_keys} row(s) with a NULL key and {duplicate_keys} repeated "
             "key(s); materialise it with run config `full_rebuild: true`.",
         )
     ]

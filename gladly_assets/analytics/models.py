@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import dagster as dg
 
+from gladly_assets.declared_table import DeclaredTable
 from gladly_assets.tables import TABLES_BY_NAME
 
 SCHEMA = "gladly_analytics"
@@ -37,7 +39,9 @@ class Violation:
 
 
 @dataclass(frozen=True)
-class AnalyticsModel:
+class AnalyticsModel(DeclaredTable):
+    SCHEMA: ClassVar[str] = SCHEMA
+
     name: str
     description: str
     key: tuple[str, ...]
@@ -56,14 +60,6 @@ class AnalyticsModel:
     # The markdown preview: a query over ``{table}`` (the latest rows first).
     preview: str = "SELECT * FROM {table} LIMIT 10"
     violations: tuple[Violation, ...] = ()
-
-    @property
-    def qualified_name(self) -> str:
-        return f"{SCHEMA}.{self.name}"
-
-    @property
-    def asset_key(self) -> dg.AssetKey:
-        return dg.AssetKey([SCHEMA, self.name])
 
     @property
     def sql(self) -> str:

@@ -24,8 +24,8 @@ Design, chosen on the benchmarks in ``benchmarks/``:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -34,6 +34,7 @@ import duckdb
 import polars as pl
 
 from gladly_assets.load.column_names import ORDINAL_COLUMN, ColumnNames
+from gladly_assets.load.duckdb_sql import quote, transaction
 from gladly_assets.load.jsonl import Batch, RejectedLine
 from gladly_assets.report_schema import (
     FETCHED_AT_COLUMN,
@@ -70,11 +71,6 @@ ROW_GROUP_ROWS = 122_880  # DuckDB's default row-group size
 _WIDENING = ("BOOLEAN", "BIGINT", "DOUBLE", "JSON", "VARCHAR")
 # Doubles hold every integer below this magnitude, and not all of them beyond.
 _EXACT_DOUBLE_LIMIT = 2**53
-
-
-def quote(identifier: str) -> str:
-    """Quote an identifier that came from untrusted JSON so it can only ever be a name."""
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def stage_name(target: str) -> str:
@@ -241,7 +237,7 @@ class Warehouse:
         name = self.rebuild_name(table)
         if not self.columns(name):  # no job still listed had a file for this table
             self._create_if_missing(name, table)
-        with self._transaction():
+        with transaction(self.conn):
             self._drop(table.name)
             self.conn.execute(f"ALTER TABLE {self._table_ref(name)} RENAME TO {quote(table.name)}")
 
@@ -286,7 +282,7 @@ class Warehouse:
         load = _LoadState()
         rejected: list[RejectedLine] = []
         uncommitted = 0
-        with self._transaction():
+        with transaction(self.conn):
             self._create_if_missing(target, table)
             load.columns = self._create_stage(stage, target)
             load.names = ColumnNames(load.columns)
@@ -338,28 +334,12 @@ class Warehouse:
         try:
             with suppress(duckdb.Error):
                 self.conn.unregister(_FRAME_VIEW)
-            with self._transaction():
+            with transaction(self.conn):
                 self._drop(stage)
                 if created is not None and self.row_count(created) == 0:
                     self._drop(created)
         except duckdb.Error as cleanup_error:
             error.add_note(f"cleaning up after this error failed too: {cleanup_error}")
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """BEGIN ... COMMIT, or ROLLBACK on any error (a KeyboardInterrupt included).
-
-        The error raised is the one that failed the transaction, never a failing ROLLBACK."""
-        self.conn.execute("BEGIN TRANSACTION")
-        try:
-            yield
-        except BaseException as error:
-            try:
-                self.conn.execute("ROLLBACK")
-            except duckdb.Error as rollback_error:
-                error.add_note(f"rolling back after this error failed too: {rollback_error}")
-            raise
-        self.conn.execute("COMMIT")
 
     def _create_if_missing(self, name: str, table: GladlyTable) -> None:
         if self.columns(name):
@@ -599,7 +579,7 @@ class ReportTables:
         warehouse = self.warehouse
         table = warehouse._table_ref(stream.name)
         load = _LoadState()
-        with warehouse._transaction():
+        with transaction(warehouse.conn):
             self._create_if_missing(stream)
             incoming = {
                 name: kind
@@ -691,7 +671,7 @@ class ReportTables:
         stage = f"_load_{name}"
         self.conn.register("full_frame", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
         try:
-            with warehouse._transaction():
+            with transaction(warehouse.conn):
                 warehouse._drop(stage)
                 self.conn.execute(
                     f"CREATE TABLE {warehouse._table_ref(stage)} AS SELECT *, ?::TIMESTAMPTZ AS {FETCHED_AT_COLUMN} "

@@ -14,8 +14,9 @@ import sys
 import threading
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from .faults import REPORT_BODIES
+from .faults import REPORT_BODIES, Faults
 from .jobs import WINDOW_MODES, parse_instant
 from .reports import ReportOptions
 from .server import GladlySimulator
@@ -72,8 +73,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     data = parser.add_argument_group("jobs")
     data.add_argument("--tick-seconds", type=float, default=0, help="complete a new job every N seconds (0: never)")
-    data.add_argument("--conversations", type=int, default=20, help="conversations per generated job")
-    data.add_argument("--conversation-items", type=int, help="exact conversation items per generated job")
+    data.add_argument(
+        "--conversations", dest="conversations_per_job", type=int, default=20, help="conversations per generated job"
+    )
+    data.add_argument(
+        "--conversation-items",
+        dest="conversation_items_per_job",
+        type=int,
+        help="exact conversation items per generated job",
+    )
     data.add_argument("--malformed-lines", type=int, default=0, help="bad lines per customers/items file")
 
     reports = parser.add_argument_group("reports (POST /reports, /reports/work-session-events; GET /teams, /inboxes)")
@@ -93,7 +101,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     reports.add_argument("--report-latency", type=float, default=0.0, help="seconds each report takes")
 
     faults = parser.add_argument_group("faults (each fires for the next N matching requests, then stops)")
-    faults.add_argument("--fault-applies-to", choices=("any", "files", "list", "reports"), default="any")
+    faults.add_argument(
+        "--fault-applies-to", dest="applies_to", choices=("any", "files", "list", "reports"), default="any"
+    )
     faults.add_argument("--rate-limit-burst", type=int, default=0)
     faults.add_argument("--retry-after", type=float, help="Retry-After seconds on burst 429s (default: no header)")
     faults.add_argument("--server-errors", type=_status_list, default=[], help="e.g. 500,503")
@@ -106,6 +116,47 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--report-bodies", type=_report_bodies, default=[], help="200 bodies instead of CSVs, e.g. html,json,text"
     )
     return parser.parse_args(argv)
+
+
+# Options whose parsed name is the name GladlySimulator, or Faults, takes them by.
+_SIMULATOR_OPTIONS = (
+    "seed",
+    "frequency",
+    "history_days",
+    "organization",
+    "agent_email",
+    "api_token",
+    "now",
+    "conversations_per_job",
+    "host",
+    "port",
+    "data_dir",
+    "conversation_items_per_job",
+    "malformed_lines",
+    "log_requests",
+    "ranges",
+    "windows",
+)
+_FAULT_OPTIONS = (
+    "applies_to",
+    "rate_limit_burst",
+    "retry_after",
+    "server_errors",
+    "reset_after_bytes",
+    "resets",
+    "stall_seconds",
+    "stalls",
+    "expire_on_download",
+    "report_bodies",
+)
+
+
+def _named(args: argparse.Namespace, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in names}
+
+
+def fault_options(args: argparse.Namespace) -> Faults:
+    return Faults(**_named(args, _FAULT_OPTIONS))
 
 
 def report_options(args: argparse.Namespace) -> ReportOptions:
@@ -125,36 +176,11 @@ def report_options(args: argparse.Namespace) -> ReportOptions:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sim = GladlySimulator(
-        seed=args.seed,
-        frequency=args.frequency,
-        history_days=args.history_days,
-        organization=args.organization,
-        agent_email=args.agent_email,
-        api_token=args.api_token,
-        now=args.now,
-        conversations_per_job=args.conversations,
-        host=args.host,
-        port=args.port,
+        **_named(args, _SIMULATOR_OPTIONS),
         rate_limit_per_second=args.rate_limit or None,
-        data_dir=args.data_dir,
-        conversation_items_per_job=args.conversation_items,
-        malformed_lines=args.malformed_lines,
-        log_requests=args.log_requests,
-        ranges=args.ranges,
-        windows=args.windows,
         report_options=report_options(args),
     )
-    faults = sim.faults
-    faults.applies_to = args.fault_applies_to
-    faults.rate_limit_burst = args.rate_limit_burst
-    faults.retry_after = args.retry_after
-    faults.server_errors = args.server_errors
-    faults.reset_after_bytes = args.reset_after_bytes
-    faults.resets = args.resets
-    faults.stall_seconds = args.stall_seconds
-    faults.stalls = args.stalls
-    faults.expire_on_download = args.expire_on_download
-    faults.report_bodies = args.report_bodies
+    sim.faults = fault_options(args)
 
     done = threading.Event()
     # Ctrl-C and `kill` both end the process cleanly, without a traceback.

@@ -236,39 +236,19 @@ class GladlySimulator:
 
     # ------------------------------------------------------------------ jobs
 
-    def complete_job(
-        self,
-        updated_at: datetime | None = None,
-        fraction_digits: int = 9,
-        conversations: int | None = None,
-        conversation_items: int | None = None,
-        files: Sequence[str] | None = None,
-        malformed_lines: int = 0,
-        mutate: Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
-        extra_lines: Mapping[str, Sequence[bytes]] | None = None,
-    ) -> dict[str, Any]:
+    def complete_job(self, updated_at: datetime | None = None, **options: Any) -> dict[str, Any]:
         """A new COMPLETED job, its files generated now; returns it as the API shows it.
 
         Its window is the newest one whose job the schedule would have completed
         by ``updated_at`` (default: the clock). An ``updated_at`` older than
         existing jobs makes a late job, as Gladly support's regenerated exports
-        are: it has no ``scheduleId``.
+        are: it has no ``scheduleId``. ``options`` choose the files' content (see ``_finish``).
         """
         updated = as_utc(updated_at) if updated_at is not None else self.now()
         with self._lock:
             late = any(job.updated_at > updated for job in self._jobs.values() if job.status == "COMPLETED")
         job = self._new_job("IN_PROGRESS", updated, register=False, scheduled=not late)
-        self._finish(
-            job,
-            updated,
-            fraction_digits=fraction_digits,
-            conversations=conversations,
-            conversation_items=conversation_items,
-            files=files,
-            malformed_lines=malformed_lines,
-            mutate=mutate,
-            extra_lines=extra_lines,
-        )
+        self._finish(job, updated, **options)
         return job.to_api()
 
     def start_job(self, status: str = "IN_PROGRESS") -> dict[str, Any]:
@@ -520,6 +500,8 @@ class GladlySimulator:
         mutate: Callable[[str, list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
         extra_lines: Mapping[str, Sequence[bytes]] | None = None,
     ) -> None:
+        """Generate ``job``'s files and mark it COMPLETED at ``updated``: the options of
+        ``complete_job`` and ``finish_job``, with their defaults."""
         if fraction_digits not in FRACTION_DIGITS:
             raise ValueError("fraction_digits must be between 2 and 9")
         if isinstance(files, str):

@@ -1,0 +1,30 @@
+"""Small DuckDB helpers shared by the Gladly warehouse and the analytics build."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import duckdb
+
+
+def quote(identifier: str) -> str:
+    """Quote an identifier that came from untrusted JSON so it can only ever be a name."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN ... COMMIT, or ROLLBACK on any error (a KeyboardInterrupt included).
+
+    The error raised is the one that failed the transaction, never a failing ROLLBACK."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException as error:
+        try:
+            conn.execute("ROLLBACK")
+        except duckdb.Error as rollback_error:
+            error.add_note(f"rolling back after this error failed too: {rollback_error}")
+        raise
+    conn.execute("COMMIT")
