@@ -6,9 +6,7 @@ subset can be materialised. The work itself lives in ``sync``.
 """
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -20,9 +18,9 @@ from gladly_assets import metadata_keys as keys
 from gladly_assets.checks import check_specs, evaluate_checks
 from gladly_assets.cursor import CLOCK_SKEW_ALLOWANCE, utc_now
 from gladly_assets.export_jobs import ExportJob
-from gladly_assets.load.connect import connect
 from gladly_assets.load.warehouse import Warehouse
 from gladly_assets.resources.gladly import GladlyResource
+from gladly_assets.resources.warehouse import open_warehouse
 from gladly_assets.sync import TableSync, outcome_metadata, plan_sync
 from gladly_assets.tables import SCHEMA, TABLES, GladlyTable
 from gladly_assets.text import printable
@@ -115,9 +113,8 @@ def build_gladly_assets(
                 f"Gladly lists {len(listed)} completed export job(s)"
                 + (f", newest updatedAt {printable(listed[-1].updated_at_raw)}" if listed else "")
             )
-        Path(duckdb.database).parent.mkdir(parents=True, exist_ok=True)
         failed: list[str] = []
-        with closing(connect(duckdb.database, duckdb.connection_config)) as connection:
+        with open_warehouse(duckdb) as connection:
             warehouse = Warehouse(connection)
             for table in tables:
                 metadata = keys.latest_metadata(context.instance, table.asset_key)

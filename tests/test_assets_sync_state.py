@@ -19,7 +19,8 @@ import gladly_assets.sync
 from gladly_assets import metadata_keys as keys
 from gladly_assets.checks import NO_RETENTION_GAP
 from gladly_assets.cursor import Cursor
-from gladly_assets.export_jobs import parse_instant
+from gladly_assets.errors import GladlyJobExpired, GladlyNotJsonl
+from gladly_assets.export_jobs import ExportJob, parse_instant
 from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.tables import TABLES, TABLES_BY_NAME
 
@@ -265,3 +266,33 @@ def test_the_preview_shows_values_as_literal_text(sim, instance, db):
     cells = {row.count("<td>") for row in html.split("<tr>")[2:]}
     assert len(cells) == 1  # every row has the same number of cells
     assert "z" * 100 not in markdown  # values are clipped
+
+
+def test_a_file_refused_as_not_jsonl_fails_its_table_and_is_applied_once_the_fault_is_spent(sim, instance, db):
+    # Refused is not expired: a GladlyJobExpired would be recorded as a lost window and skipped.
+    assert not issubclass(GladlyNotJsonl, GladlyJobExpired)
+    materialize(sim, instance, db)
+    before = {table.name: cursor_of(instance, table) for table in TABLES}
+    sim.advance(timedelta(hours=1))
+    job = sim.complete_job()
+    sim.faults.html_files = 1  # the first file of the new job is a proxy's HTML page, sent with 200
+
+    refused = materialize(sim, instance, db, raise_on_error=False)
+
+    assert not refused.success and sim.faults.html_files == 0
+    logged = messages(instance, refused)
+    failed = [t for t in TABLES if any(f"{t.qualified_name}: sync failed: GladlyNotJsonl" in m for m in logged)]
+    assert len(failed) == 1, logged
+    (table,) = failed
+    assert any("not JSONL" in m and "text/html" in m for m in logged)
+    cursor = cursor_of(instance, table)
+    assert cursor == before[table.name] and cursor.lost == ()  # before the job, no window given up
+    assert cursor.is_pending(ExportJob.from_api(job))
+    for other in TABLES:
+        if other is not table:  # the other tables applied the job
+            assert cursor_of(instance, other).last_job_updated_at == parse_instant(job["updatedAt"]), other.name
+
+    assert materialize(sim, instance, db).success  # the fault is spent: the job and its rows are applied
+    assert cursor_of(instance, table).last_job_updated_at == parse_instant(job["updatedAt"])
+    assert cursor_of(instance, table).lost == ()
+    assert_tables_match(sim, db)

@@ -11,13 +11,18 @@ import sys
 import tempfile
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
+from dagster_duckdb import DuckDBResource
 
+from gladly_assets.analytics.assets import build_analytics_assets
+from gladly_assets.analytics.models import CONVERSATION_FACTS
 from gladly_assets.load import connect as connect_module
 from gladly_assets.load.connect import WarehouseUnavailable, connect
+from gladly_assets.reports.assets import build_report_assets
 
-from .helpers import materialize
+from .helpers import ASSETS, gladly_resource, materialize
 
 NOBODY = 65534
 
@@ -122,3 +127,38 @@ def test_a_run_on_an_unusable_file_fails_with_the_cause_in_its_log(sim, instance
     message = failure.event_specific_data.error.to_string()
     assert "WarehouseUnavailable" in message and str(path) in message
     assert ("another process holds its lock" if make == "locked" else "not a valid DuckDB database") in message
+
+
+REPORT_ASSET = build_report_assets(start_date="2026-11-01")[0]
+ANALYTICS_ASSETS = build_analytics_assets()
+
+
+@pytest.mark.parametrize("kind", ["report", "analytics"])
+def test_report_and_analytics_assets_fail_fast_naming_a_held_lock(sim, instance, tmp_path, monkeypatch, kind):
+    monkeypatch.setattr(connect_module, "LOCK_WAIT_SECONDS", 1.0)
+    path = tmp_path / "w.duckdb"
+    duckdb.connect(str(path)).close()
+    resources = {
+        "gladly": gladly_resource(sim, report_requests_per_window=10_000),
+        "duckdb": DuckDBResource(database=str(path)),
+    }
+    runs = {
+        "report": lambda: dg.materialize(
+            [REPORT_ASSET], partition_key="2026-11-18", instance=instance, resources=resources, raise_on_error=False
+        ),
+        "analytics": lambda: dg.materialize(
+            [ASSETS, *ANALYTICS_ASSETS],
+            selection=[CONVERSATION_FACTS.asset_key],
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+        ),
+    }
+    with holding_lock(path) as pid:
+        result = runs[kind]()
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    message = failure.event_specific_data.error.to_string()
+    # DuckDBResource.get_connection would have retried for about 100 s, then raised duckdb's IOException.
+    assert "WarehouseUnavailable" in message and "another process holds its lock" in message
+    assert str(path) in message and f"PID {pid}" in message

@@ -16,6 +16,7 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -34,6 +35,7 @@ from gladly_assets.errors import (
     GladlyRetriesExhausted,
 )
 from gladly_assets.export_jobs import ExportJob
+from gladly_assets.report_schema import ReportWindow
 from gladly_assets.resources import GladlyResource
 from gladly_assets.simulator import GladlySimulator
 from gladly_assets.simulator.faults import hostile_jobs
@@ -548,22 +550,34 @@ def header_dripper() -> Iterator[str]:
     listener.close()
 
 
-@pytest.mark.parametrize("call", ["list", "file"])
-def test_headers_that_drip_time_out_at_the_deadline(header_dripper: str, call: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("call", "setting"),
+    [("list", "deadline_seconds"), ("file", "deadline_seconds"), ("report", "report_timeout_seconds")],
+)
+def test_headers_that_drip_time_out_at_the_deadline(
+    header_dripper: str, call: str, setting: str, tmp_path: Path
+) -> None:
     gladly = GladlyResource(
         organization="acme",
         agent_email="agent@example.com",
         api_token="dripped-token-0123456789",
         base_url=header_dripper,
         deadline_seconds=1.0,
+        report_timeout_seconds=1.0,
         timeout_seconds=5.0,
         max_attempts=2,
         backoff_initial_seconds=0.01,
         backoff_max_seconds=0.02,
     )
-    calls = {"list": gladly.list_jobs, "file": lambda: gladly.download_file("job", "f.jsonl", tmp_path / "f.jsonl")}
+    calls = {
+        "list": gladly.list_jobs,
+        "file": lambda: gladly.download_file("job", "f.jsonl", tmp_path / "f.jsonl"),
+        "report": lambda: gladly.download_report(
+            "ContactTimestampsReport", ReportWindow.day(date(2026, 11, 18)), tmp_path / "r.csv"
+        ),
+    }
     started = time.monotonic()
-    with pytest.raises(GladlyConnectionError, match="deadline_seconds=1"):
+    with pytest.raises(GladlyConnectionError, match=f"{setting}=1"):
         calls[call]()
     gladly.close()
     assert time.monotonic() - started < 10

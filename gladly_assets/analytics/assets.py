@@ -8,7 +8,6 @@ recorded, and evaluates its checks in its own step, like the table assets do.
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -20,6 +19,7 @@ from gladly_assets.analytics.build import AnalyticsWarehouse, BuildResult, Mark
 from gladly_assets.analytics.checks import check_specs, evaluate_checks
 from gladly_assets.analytics.models import GROUP, MODELS, MODELS_BY_NAME, AnalyticsModel
 from gladly_assets.assets import DUCKDB_POOL
+from gladly_assets.resources.warehouse import open_warehouse
 from gladly_assets.tables import TABLES_BY_NAME
 
 KINDS = {"duckdb", "sql"}
@@ -86,8 +86,7 @@ def _build_asset(model: AnalyticsModel) -> dg.AssetsDefinition:
         previous = keys.latest_metadata(context.instance, model.asset_key)
         marks = _marks(previous)
         rebuild = "full_rebuild was requested" if config.full_rebuild else _upstream_rebuilt(context.instance, model)
-        Path(duckdb.database).parent.mkdir(parents=True, exist_ok=True)
-        with duckdb.get_connection() as connection:
+        with open_warehouse(duckdb) as connection:
             warehouse = AnalyticsWarehouse(connection)
             result = warehouse.build(model, marks, rebuild, facts=MODELS_BY_NAME["conversation_facts"])
             context.log.info(

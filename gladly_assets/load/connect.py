@@ -41,9 +41,12 @@ def _cause(message: str, path: str) -> str | None:
 
 
 def connect(
-    path: str, config: Mapping[str, Any] | None = None, lock_wait_seconds: float = LOCK_WAIT_SECONDS
+    path: str, config: Mapping[str, Any] | None = None, lock_wait_seconds: float | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """A read-write connection to ``path``; ``WarehouseUnavailable`` if it cannot be had."""
+    """A read-write connection to ``path``; ``WarehouseUnavailable`` if it cannot be had. A lock is
+    waited for ``lock_wait_seconds`` (None: ``LOCK_WAIT_SECONDS``, read at each call)."""
+    if lock_wait_seconds is None:
+        lock_wait_seconds = LOCK_WAIT_SECONDS
     deadline = time.monotonic() + lock_wait_seconds
     settings = {"custom_user_agent": "dagster", **(config or {})}
     while True:

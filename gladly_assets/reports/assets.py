@@ -30,6 +30,7 @@ from gladly_assets.report_schema import (
 from gladly_assets.reports.fetch import fetch_day, truncation_threshold
 from gladly_assets.reports.streams import STREAMS
 from gladly_assets.resources.gladly import GladlyResource
+from gladly_assets.resources.warehouse import open_warehouse
 from gladly_assets.tables import SCHEMA
 
 GROUP = "gladly_reports"
@@ -203,7 +204,6 @@ def build_report_asset(stream: ReportStream, partitions_def: dg.DailyPartitionsD
         # transaction and its own materialization, so a failed day never undoes the others.
         days = [date.fromisoformat(key) for key in context.partition_keys]
         failed: dict[str, Exception] = {}
-        Path(duckdb.database).parent.mkdir(parents=True, exist_ok=True)
         for day in days:
             try:
                 metadata = _load_day(context, stream, day, gladly, duckdb, described)
@@ -214,7 +214,7 @@ def build_report_asset(stream: ReportStream, partitions_def: dg.DailyPartitionsD
             context.log_event(
                 dg.AssetMaterialization(asset_key=asset_key(stream.name), partition=day.isoformat(), metadata=metadata)
             )
-        with duckdb.get_connection() as connection:
+        with open_warehouse(duckdb) as connection:
             tables = ReportTables(Warehouse(connection))
             yield from evaluate_checks(
                 stream, [k.name for k in context.selected_asset_check_keys], tables, gladly.report_row_cap
@@ -241,7 +241,7 @@ def _load_day(
     """Fetch one day and replace it in DuckDB; the day's materialization metadata."""
     with tempfile.TemporaryDirectory(prefix="gladly-report-") as scratch:
         fetched = fetch_day(stream, day, gladly, Path(scratch), context.log)
-    with duckdb.get_connection() as connection:
+    with open_warehouse(duckdb) as connection:
         tables = ReportTables(Warehouse(connection))
         result = tables.replace_day(stream, day, fetched.frame, fetched.windows, datetime.now(UTC))
         columns = tables.warehouse.columns(stream.name)
@@ -304,8 +304,7 @@ def build_directory_assets() -> dg.AssetsDefinition:
         teams, team_agents = teams_frames(gladly.list_teams())
         frames = {"teams": teams, "inboxes": inboxes_frame(gladly.list_inboxes()), "team_agents": team_agents}
         fetched_at = datetime.now(UTC)
-        Path(duckdb.database).parent.mkdir(parents=True, exist_ok=True)
-        with duckdb.get_connection() as connection:
+        with open_warehouse(duckdb) as connection:
             tables = ReportTables(Warehouse(connection))
             for name, frame in frames.items():
                 tables.replace_table(name, frame, fetched_at)

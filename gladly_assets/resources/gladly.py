@@ -198,8 +198,8 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     )
     min_bytes_per_second: float = Field(
         default=1024.0,
-        description="Slowest a file body may arrive, averaged over timeout_seconds; a slower attempt is "
-        "cut and resumed (a server dripping a byte at a time).",
+        description="Slowest a file or report body may arrive, averaged over timeout_seconds; a slower "
+        "attempt is cut and resumed or retried (a server dripping a byte at a time).",
     )
     max_file_bytes: int = Field(
         default=16 * _GIB, description="Largest file accepted, in bytes written to disk (after decompression)."
@@ -226,7 +226,9 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         "is split or refused.",
     )
     report_timeout_seconds: float = Field(
-        default=300.0, description="Read timeout of one report request: Gladly computes reports synchronously."
+        default=300.0,
+        description="Longest one report attempt may wait for its answer to start (Gladly computes reports "
+        "synchronously), and the read timeout of its body.",
     )
     report_max_bytes: int = Field(
         default=2 * 1024**3, description="Largest report body accepted; a bigger one is an error, not a full disk."
@@ -504,7 +506,15 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         timeout = httpx.Timeout(
             self.report_timeout_seconds, connect=min(self.timeout_seconds, _CONNECT_TIMEOUT_SECONDS)
         )
-        with self._http().stream("POST", url, json=body, headers=headers, timeout=timeout) as response:
+        state = _Download(resumable=False)  # a report is computed anew each time: never resumed
+        # Gladly computes the report before its headers: that wait is held to report_timeout_seconds.
+        with (
+            self._attempt(what, self.report_timeout_seconds, "report_timeout_seconds") as watchdog,
+            self._http().stream(
+                "POST", url, json=body, headers=headers, timeout=timeout, extensions={"trace": watchdog.trace}
+            ) as response,
+        ):
+            watchdog.cancel()  # the headers are in: from here the body is held to min_bytes_per_second
             try:
                 self._raise_for_status(response, what, self._organization_not_found)
             except _Retryable as retry:
@@ -516,17 +526,8 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                     backoff = min(self.backoff_initial_seconds * 2 ** (attempt - 1), self.backoff_max_seconds)
                     retry.wait = max(retry.wait or 0.0, backoff, interval * attempt)
                 raise
-            written = 0
-            with open(part, "wb") as out:
-                for chunk in response.iter_bytes():
-                    written += len(chunk)
-                    if written > self.report_max_bytes:
-                        raise GladlyResponseError(
-                            f"{what} answered more than report_max_bytes ({self.report_max_bytes:,} bytes); "
-                            "ask for a shorter window or raise the setting"
-                        )
-                    out.write(chunk)
-        return written
+            self._write_body(what, self._body(response, what), part, 0, state, _no_progress, "report_max_bytes")
+        return state.written
 
     def list_teams(self) -> list[dict[str, Any]]:
         """GET /teams: every team as Gladly sends it (``id``, ``name``, ``description``, ``agentIds``)."""
@@ -545,14 +546,18 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     # ---- requests ----------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _attempt(self, what: str) -> Iterator[Watchdog]:
-        """One attempt under a deadline; a connection the watchdog cut reads as a timeout."""
-        watchdog = Watchdog(self.deadline_seconds)
+    def _attempt(
+        self, what: str, seconds: float | None = None, setting: str = "deadline_seconds"
+    ) -> Iterator[Watchdog]:
+        """One attempt under a deadline (``seconds``, set by the resource's ``setting``; by default
+        deadline_seconds); a connection the watchdog cut reads as a timeout."""
+        seconds = self.deadline_seconds if seconds is None else seconds
+        watchdog = Watchdog(seconds)
 
         def late() -> DeadlineExceeded:
             return DeadlineExceeded(
-                f"{what} got no complete answer within deadline_seconds={self.deadline_seconds:g} (the whole "
-                "request, not one read); raise the resource's deadline_seconds if Gladly is this slow"
+                f"{what} got no answer within {setting}={seconds:g} (the whole wait, not one read); "
+                f"raise the resource's {setting} if Gladly is this slow"
             )
 
         try:
@@ -664,17 +669,14 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                     "is a proxy or a login page between this machine and Gladly?",
                     response.status_code,
                 )
-            try:
-                body = Body(response)
-            except UndecodableBody as error:
-                raise GladlyResponseError(f"{what} answered a body that cannot be decoded: {error}") from None
+            body = self._body(response, what)
             if body.compressed:
                 # Lengths and ranges then count compressed bytes: no length check, no resume.
                 state.resumable, total = False, None
             etag = response.headers.get("etag")
             state.written, state.total = offset, total
             state.etag = etag if etag and not etag.startswith("W/") else None
-            self._write_body(what, body, part, offset, state, progress)
+            self._write_body(what, body, part, offset, state, progress, "max_file_bytes")
         if total is not None and state.written != total:
             received = state.written
             if received > total:
@@ -689,8 +691,11 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         offset: int,
         state: _Download,
         progress: Callable[[int, int | None], None],
+        size_setting: str,
     ) -> None:
-        """Append the body to ``part`` from ``offset``, checking the limits chunk by chunk."""
+        """Append the body to ``part`` from ``offset``, checking the limits chunk by chunk; the
+        resource's ``size_setting`` caps the bytes written."""
+        max_bytes = int(getattr(self, size_setting))
         echo_overlap = self._redactor.longest_needle - 1
         window = self.timeout_seconds
         window_start, window_bytes = time.monotonic(), 0
@@ -708,14 +713,14 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                     if self._redactor.echoed_in(chunk) or self._redactor.echoed_in(tail + chunk[:echo_overlap]):
                         raise GladlyEchoedCredentials(
                             f"{what} answered a body that holds the API credentials: something between this "
-                            "machine and Gladly echoes the request. The file is not kept; check proxies"
+                            "machine and Gladly echoes the request. The body is not kept; check proxies"
                         )
                     tail = chunk[-echo_overlap:]
-                    if state.written > self.max_file_bytes:
+                    if state.written > max_bytes:
                         raise GladlyLimitExceeded(
-                            f"{what} sent more than max_file_bytes={self.max_file_bytes:,} bytes; raise the "
-                            "resource's max_file_bytes setting if an export file is really that big",
-                            "max_file_bytes",
+                            f"{what} sent more than {size_setting}={max_bytes:,} bytes; raise the "
+                            f"resource's {size_setting} setting if the answer is really that big",
+                            size_setting,
                         )
                     if body.compressed and body.decoded > max(
                         _RATIO_GRACE_BYTES, self.max_compression_ratio * body.wire
@@ -738,6 +743,13 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                         window_start, window_bytes = time.monotonic(), 0
             except UndecodableBody as error:
                 raise GladlyResponseError(f"{what} answered a body that cannot be decoded: {error}") from None
+
+    @staticmethod
+    def _body(response: httpx.Response, what: str) -> Body:
+        try:
+            return Body(response)
+        except UndecodableBody as error:
+            raise GladlyResponseError(f"{what} answered a body that cannot be decoded: {error}") from None
 
     def _check_jsonl_head(self, what: str, part: Path) -> None:
         with open(part, "rb") as source:
@@ -886,6 +898,10 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             return self.redact(str(error))
         text = str(error)
         return self.redact(f"{type(error).__name__}: {text}" if text else type(error).__name__)
+
+
+def _no_progress(done: int, total: int | None) -> None:
+    pass
 
 
 @cache

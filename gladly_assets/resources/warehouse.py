@@ -1,8 +1,16 @@
-"""The DuckDB resource the assets write through, configured like the code location does it."""
+"""The DuckDB resource the assets write through, configured like the code location does it,
+and the one way an asset opens it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+import duckdb
 from dagster_duckdb import DuckDBResource
+
+from gladly_assets.load.connect import connect
 
 # DuckDB's own default (80% of RAM) lets it keep every block it wrote cached, so the
 # loader's memory would grow with the file; past this limit it evicts or spills to disk.
@@ -13,3 +21,14 @@ def duckdb_resource(database: str, memory_limit: str = DEFAULT_MEMORY_LIMIT) -> 
     """DuckDB settings go in the resource's ``connection_config``: whoever configures the
     resource decides them, and the loader never overrides them."""
     return DuckDBResource(database=database, connection_config={"memory_limit": memory_limit})
+
+
+@contextmanager
+def open_warehouse(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the resource's file (its folder made), closed on leaving.
+
+    Not ``resource.get_connection()``: that retries a file that will never open for about
+    100 s; ``load.connect`` fails at once naming the cause (a lock, a corrupt file...)."""
+    Path(resource.database).parent.mkdir(parents=True, exist_ok=True)
+    with closing(connect(resource.database, resource.connection_config)) as connection:
+        yield connection

@@ -76,11 +76,19 @@ def _gzip_bomb(size: int) -> bytes:
     return b"".join([*pieces, compressor.compress(b"\n" * (size % len(block))), compressor.flush()])
 
 
-def _endless(is_file: bool) -> Iterator[bytes]:
+def _endless(is_file: bool, is_report: bool = False) -> Iterator[bytes]:
+    if is_report:
+        return itertools.chain([b"Timezone Filter,Endless\n"], itertools.repeat(b"UTC,again\n" * 1000))
     line = b'{"id": "endless", "name": "again"}\n'
     if is_file:
         return itertools.repeat(line * 1000)
     return itertools.chain([b"["], itertools.repeat(b'{"id": "endless"},' * 1000))
+
+
+def _content_type(is_file: bool, is_report: bool) -> str:
+    if is_report:
+        return "text/csv; charset=utf-8"
+    return "application/x-ndjson" if is_file else "application/json"
 
 
 @dataclass
@@ -214,36 +222,49 @@ class Faults:
                 return list(self.hostile_jobs)
             return []
 
-    def take_answer(self, is_file: bool, headers: Iterable[tuple[str, str]]) -> Answer | None:
-        """A hostile answer due for this request (its ``headers`` as received), or None."""
+    def _answers(self, is_file: bool, is_report: bool) -> bool:
+        # Hostile answers reach a report only when aimed at reports: "any" and "list" keep to
+        # the export API, as they always have.
+        return self.applies_to == "reports" if is_report else self._matches(is_file)
+
+    def take_answer(self, is_file: bool, headers: Iterable[tuple[str, str]], is_report: bool = False) -> Answer | None:
+        """A hostile answer due for this request (its ``headers`` as received), or None. With
+        ``applies_to="reports"``, echo_errors, echo_files (a CSV echoing the headers), gzip_bombs,
+        endless_bodies and drips hit report requests instead."""
         with self._lock:
-            if self.echo_errors and self._matches(is_file):
+            aimed = self._answers(is_file, is_report)
+            # A body: a file download, or a report when faults are aimed at reports.
+            body_request = is_report if self.applies_to == "reports" else is_file
+            content_type = _content_type(is_file, is_report)
+            if self.echo_errors and aimed:
                 status, *self.echo_errors = self.echo_errors
                 detail = "." * self.echo_padding + " You sent: " + "; ".join(_header_lines(headers))
                 body = json.dumps({"errors": [{"attr": "", "code": "echo", "detail": detail}]}).encode()
                 return Answer(int(status), "application/json", [body], len(body))
-            if self.echo_files and is_file:
+            if self.echo_files and body_request:
                 self.echo_files -= 1
-                body = json.dumps({"id": "echo", "request": _header_lines(headers)}).encode() + b"\n"
-                return Answer(200, "application/x-ndjson", [body], len(body))
+                if is_report:
+                    echoed = json.dumps("; ".join(_header_lines(headers)))
+                    body_bytes = f"Timezone Filter,Request\nUTC,{echoed}\n".encode()
+                else:
+                    body_bytes = json.dumps({"id": "echo", "request": _header_lines(headers)}).encode() + b"\n"
+                return Answer(200, content_type, [body_bytes], len(body_bytes))
             if self.html_files and is_file:
                 self.html_files -= 1
-                body = b"<!DOCTYPE html><html><body><h1>Proxy login</h1><p>Sign in to continue.</p></body></html>"
-                return Answer(200, self.html_content_type, [body], len(body))
-            if self.gzip_bombs and self._matches(is_file):
+                body_bytes = b"<!DOCTYPE html><html><body><h1>Proxy login</h1><p>Sign in to continue.</p></body></html>"
+                return Answer(200, self.html_content_type, [body_bytes], len(body_bytes))
+            if self.gzip_bombs and aimed:
                 self.gzip_bombs -= 1
-                body = _gzip_bomb(self.gzip_bomb_bytes)
-                content_type = "application/x-ndjson" if is_file else "application/json"
-                return Answer(200, content_type, [body], len(body), {"Content-Encoding": "gzip"})
-            if self.endless_bodies and self._matches(is_file):
+                body_bytes = _gzip_bomb(self.gzip_bomb_bytes)
+                return Answer(200, content_type, [body_bytes], len(body_bytes), {"Content-Encoding": "gzip"})
+            if self.endless_bodies and aimed:
                 self.endless_bodies -= 1
-                return Answer(200, "application/x-ndjson" if is_file else "application/json", _endless(is_file), None)
-            if self.drips and self._matches(is_file):
+                return Answer(200, content_type, _endless(is_file, is_report), None)
+            if self.drips and aimed:
                 self.drips -= 1
-                ending = b'{"id": "drip"}\n' if is_file else b"[]"
-                body = b" " * self.drip_bytes + ending
-                content_type = "application/x-ndjson" if is_file else "application/json"
-                return Answer(200, content_type, [body], len(body), drip_seconds=self.drip_seconds)
+                ending = b'{"id": "drip"}\n' if is_file else b"\n" if is_report else b"[]"
+                body_bytes = b" " * self.drip_bytes + ending
+                return Answer(200, content_type, [body_bytes], len(body_bytes), drip_seconds=self.drip_seconds)
             return None
 
     def take_report_body(self) -> str | None:

@@ -246,7 +246,7 @@ class Handler(BaseHTTPRequestHandler):
         if status is not None:
             self._json(status, error_body("Something went wrong; try again"))
             return
-        answer = faults.take_answer(is_file, self.headers.items()) if not is_report else None
+        answer = faults.take_answer(is_file, self.headers.items(), is_report)
         if answer is not None:
             self._send_answer(answer)
             return
