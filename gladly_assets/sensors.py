@@ -36,6 +36,9 @@ DEFAULT_INTERVAL_SECONDS = 300
 WORK_TAG = "gladly/work"
 # Honoured when the instance enables run retries (dagster.yaml: run_retries: enabled: true).
 RETRY_TAGS = {"dagster/max_retries": "2", "dagster/retry_strategy": "FROM_FAILURE"}
+# Export runs go ahead of queued report backfills: both need the one DuckDB writer, and a
+# month of report days must not hold back the tables every other asset reads.
+PRIORITY_TAGS = {"dagster/priority": "10"}
 _WILL_RETRY_TAG = "dagster/will_retry"
 
 Work = Mapping[GladlyTable, Sequence[ExportJob]]
@@ -172,6 +175,7 @@ def evaluate(
                     "gladly/newest_job": printable(newest_job.id, 60),
                     "gladly/new_jobs": str(len(jobs)),
                     **RETRY_TAGS,
+                    **PRIORITY_TAGS,
                 },
             )
         ],

@@ -11,7 +11,7 @@ import pytest
 
 from gladly_assets.cursor import CLOCK_SKEW_ALLOWANCE
 from gladly_assets.export_jobs import parse_instant
-from gladly_assets.sensors import RETRY_TAGS, WORK_TAG, build_export_jobs_sensor
+from gladly_assets.sensors import PRIORITY_TAGS, RETRY_TAGS, WORK_TAG, build_export_jobs_sensor
 from gladly_assets.simulator.faults import hostile_jobs
 from gladly_assets.tables import TABLES, TABLES_BY_NAME
 
@@ -45,6 +45,7 @@ def test_first_tick_requests_every_table_once_with_one_list_request_and_retry_ta
     assert set(request.asset_selection) == {table.asset_key for table in TABLES}
     assert request.run_key.startswith("gladly-jobs-")
     assert RETRY_TAGS.items() <= request.tags.items() and request.tags[WORK_TAG]
+    assert PRIORITY_TAGS.items() <= request.tags.items()
     assert int(request.tags["gladly/new_jobs"]) == len(sim.jobs())
 
 
@@ -266,3 +267,10 @@ def test_a_stalled_gladly_gives_a_skip_well_inside_the_sensor_timeout(sim, insta
     assert isinstance(result, dg.SkipReason) and "Cannot reach Gladly" in result.skip_message
     assert "3 attempts" in result.skip_message
     assert elapsed < 45, elapsed
+
+
+def test_export_runs_go_ahead_of_analytics_and_report_runs_in_the_queue():
+    from gladly_assets.analytics.assets import build_analytics_automation_sensor
+
+    analytics = int(build_analytics_automation_sensor().run_tags["dagster/priority"])
+    assert int(PRIORITY_TAGS["dagster/priority"]) > analytics > 0  # report runs keep the default, 0

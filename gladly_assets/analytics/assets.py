@@ -189,5 +189,7 @@ def build_analytics_automation_sensor(
         target=dg.AssetSelection.groups(GROUP),
         default_status=default_status,
         minimum_interval_seconds=interval_seconds,
+        # Behind the export runs they follow, ahead of queued report backfills.
+        run_tags={"dagster/priority": "5"},
         description="Refreshes the support-analytics tables after the Gladly tables they read materialise.",
     )
