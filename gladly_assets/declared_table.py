@@ -22,3 +22,10 @@ class DeclaredTable:
     @property
     def asset_key(self) -> dg.AssetKey:
         return dg.AssetKey([self.SCHEMA, self.name])
+
+
+def table_schema(columns: dict[str, str], described: dict[str, str]) -> dg.TableSchema:
+    """The column schema the UI shows: DuckDB's columns and types, with the declared descriptions."""
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name, kind, description=described.get(name)) for name, kind in columns.items()]
+    )

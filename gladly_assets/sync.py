@@ -21,6 +21,7 @@ from dagster._core.definitions.metadata import TableMetadataSet  # not re-export
 
 from gladly_assets import metadata_keys as keys
 from gladly_assets.cursor import CLOCK_SKEW_ALLOWANCE, Cursor, LostWindow, iso, split_future
+from gladly_assets.declared_table import table_schema
 from gladly_assets.errors import GladlyJobExpired
 from gladly_assets.export_jobs import ExportJob
 from gladly_assets.load.jsonl import read_batches
@@ -284,9 +285,7 @@ def outcome_metadata(table: GladlyTable, outcome: SyncOutcome, warehouse: Wareho
     return {
         **TableMetadataSet(
             table_name=table.qualified_name,
-            column_schema=dg.TableSchema(
-                columns=[dg.TableColumn(name, kind, description=described.get(name)) for name, kind in columns.items()]
-            ),
+            column_schema=table_schema(columns, described),
             row_count=warehouse.row_count(table.name) or 0,
         ),
         keys.MODE: dg.MetadataValue.text(outcome.plan.mode),

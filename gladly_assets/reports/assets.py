@@ -18,6 +18,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from gladly_assets.assets import DUCKDB_POOL
+from gladly_assets.declared_table import table_schema
 from gladly_assets.load.directory import inboxes_frame, teams_frames
 from gladly_assets.load.warehouse import REPORT_WINDOWS_TABLE, ReportTables, Warehouse
 from gladly_assets.report_schema import (
@@ -165,12 +166,6 @@ def evaluate_checks(
                 )
             )
     return results
-
-
-def table_schema(columns: dict[str, str], described: dict[str, str]) -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[dg.TableColumn(name, kind, description=described.get(name)) for name, kind in columns.items()]
-    )
 
 
 def build_report_asset(stream: ReportStream, partitions_def: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
