@@ -90,13 +90,15 @@ def read_batches(
     batch_bytes: int = DEFAULT_BATCH_BYTES,
     workers: int = PARSE_WORKERS,
 ) -> Iterator[Batch]:
-    """Yield the file's batches in order; up to ``workers`` are parsed at once."""
+    """Yield the file's batches in order; up to ``workers`` are parsed at once, also
+    while the caller handles the batch yielded last."""
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jsonl") as pool:
         in_flight: list[Future[Batch]] = []
         for first_line, line_count, chunk in _line_aligned_chunks(path, batch_bytes):
             in_flight.append(pool.submit(parse_chunk, chunk, first_line, line_count))
-            # Bounded read-ahead: never hold more than `workers` parsed batches.
-            if len(in_flight) >= workers:
+            # Bounded read-ahead: the batch the caller holds, and `workers` more. With one
+            # fewer, a single worker parses while the caller inserts, and a core idles.
+            if len(in_flight) > workers:
                 yield in_flight.pop(0).result()
         for future in in_flight:
             yield future.result()
