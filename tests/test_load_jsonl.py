@@ -6,6 +6,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gladly_assets.load import jsonl
 from gladly_assets.load.jsonl import parse_chunk, read_batches
@@ -274,3 +276,32 @@ def test_lines_nested_deeper_than_polars_allows_are_rejected_on_both_paths():
         assert len(batch.frame["x"][0]) == 2 * (jsonl.MAX_DEPTH - 1)
         deep_errors = [line.error for line in batch.rejected if "nested" in line.error]
         assert deep_errors == [f"nested deeper than {jsonl.MAX_DEPTH} levels"] * 2
+
+
+ESCAPE_PATTERNS = [
+    jsonl._BACKSLASH_ESCAPE,
+    jsonl._PLACEHOLDER_ESCAPED,
+    jsonl._CONTROL_ESCAPE,
+    jsonl._QUOTE_OR_BREAK_IN_KEY,
+    jsonl._SURROGATE_ESCAPE,
+]
+# The bytes the escape patterns care about, so that random data is full of near misses.
+escape_soup = st.lists(
+    st.sampled_from(
+        [b"\\", b"u", b"0", b"00", b"005c", b"d8", b"dc", b"ffff", b"FFFF", b"t", b"n", b'"', b":", b" ", b"a"]
+    ),
+    max_size=60,
+).map(b"".join)
+
+
+@given(data=escape_soup, dense=st.booleans())
+def test_escapes_are_found_exactly_where_the_regex_engine_finds_them(data, dense):
+    # The backslash-hopping finder (and its fallback for backslash-dense data) gives the
+    # same matches as finditer and search, for every pattern the parser asks it about.
+    escapes = jsonl._Escapes(data)
+    if dense:
+        escapes.positions = None
+    for pattern in ESCAPE_PATTERNS:
+        assert [m.span() for m in escapes.finditer(pattern)] == [m.span() for m in pattern.finditer(data)]
+        found, expected = escapes.search(pattern), pattern.search(data)
+        assert (found and found.span()) == (expected and expected.span())
