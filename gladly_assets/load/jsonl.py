@@ -186,14 +186,13 @@ class _Escapes:
 
     def __init__(self, data: bytes):
         self.data = data
-        self.positions: list[int] | None = None
-        if data.count(b"\\") <= len(data) * self._DENSE:
-            positions = []
-            at = data.find(b"\\")
-            while at >= 0:
-                positions.append(at)
-                at = data.find(b"\\", at + 1)
-            self.positions = positions
+        positions: list[int] = []
+        most = len(data) * self._DENSE
+        at = data.find(b"\\")
+        while at >= 0 and len(positions) < most:
+            positions.append(at)
+            at = data.find(b"\\", at + 1)
+        self.positions = positions if at < 0 else None  # None: too many, left to the regex engine
 
     def finditer(self, pattern: re.Pattern[bytes]) -> Iterator[re.Match[bytes]]:
         if self.positions is None:
