@@ -17,16 +17,18 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/python -m gladly_assets.demo
 
-# Tests run on one worker per core (at most 4: each holds a Dagster of its own), each
-# worker taking whole files so that a module's fixtures run once. A targeted
-# `pytest tests/test_x.py -k name` stays in one process.
-PYTEST := $(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
+# Four workers whatever the cores: many tests wait (on subprocesses, servers, fault
+# windows) rather than compute, and two more workers fill those waits. Each worker takes
+# whole files so that a module's fixtures run once. A targeted `pytest tests/test_x.py
+# -k name` stays in one process.
+PYTEST := $(BIN)/python -m pytest -n 4 --dist loadfile
 
 # What CI runs: style, types, then every test.
 test: lint
 	$(PYTEST)
 
-# The inner loop: no dagster processes, CLI runs, 1M-row files or fault windows.
+# The inner loop: the rules, the parser, the warehouse, the client and the simulator; no
+# Dagster runs, dagster processes, CLI runs, 1M-row files or fault windows.
 test-fast: $(STAMP)
 	$(PYTEST) -m "not slow" -q
 

@@ -33,6 +33,8 @@ from gladly_assets.text import markdown_table, printable
 from gladly_assets.throttle import Throttle
 
 _LOG_EVERY_SECONDS = 5.0
+# A file this big takes a while to load: the log says when its load starts.
+_ANNOUNCED_FILE_BYTES = 16 * 1024 * 1024
 _PREVIEW_ROWS = 5
 _PREVIEW_COLUMNS = 10
 
@@ -209,7 +211,8 @@ class TableSync:
         where = (
             f"{table.qualified_name}: job {position} {printable(job.id)} (updatedAt {printable(job.updated_at_raw)})"
         )
-        self.log.info(f"{where}: downloading {table.file_name}")
+        # One line per job when it is quick; a big or slow file also says when its load
+        # starts, and reports progress every few seconds (_download_progress, _load_progress).
         started = time.monotonic()
         try:
             size = self.gladly.download_file(job, table.file_name, path, on_progress=self._download_progress(where))
@@ -221,7 +224,8 @@ class TableSync:
             return False
         self.outcome.bytes_downloaded += size
         downloaded = time.monotonic()
-        self.log.info(f"{where}: downloaded {_mb(size)} in {downloaded - started:.1f} s; loading")
+        if size >= _ANNOUNCED_FILE_BYTES or downloaded - started >= _LOG_EVERY_SECONDS:
+            self.log.info(f"{where}: downloaded {_mb(size)} in {downloaded - started:.1f} s; loading")
         result = self.warehouse.apply_job(
             table,
             job.id,
@@ -237,7 +241,8 @@ class TableSync:
         )
         elapsed = finished - downloaded
         self.log.info(
-            f"{where}: committed {result.rows_in_file:,} rows in {elapsed:.1f} s "
+            f"{where}: {table.file_name} ({_mb(size)}) downloaded in {downloaded - started:.1f} s, "
+            f"committed {result.rows_in_file:,} rows in {elapsed:.1f} s "
             f"({result.rows_in_file / max(elapsed, 1e-6):,.0f} rows/s): {result.inserted:,} inserted, "
             f"{result.updated:,} updated, {result.unchanged:,} already current, {result.rejected:,} rejected"
         )
@@ -257,7 +262,10 @@ class TableSync:
         def report(done: int, total: int | None) -> None:
             if throttle.due():
                 of = f" of {_mb(total)}" if total else ""
-                self.log.info(f"{where}: {_mb(done)}{of} downloaded ({_mb(done / throttle.elapsed())}/s)")
+                self.log.info(
+                    f"{where}: downloading {self.table.file_name}: {_mb(done)}{of} so far "
+                    f"({_mb(done / throttle.elapsed())}/s)"
+                )
 
         return report
 

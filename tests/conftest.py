@@ -23,9 +23,11 @@ def simulator() -> Iterator[GladlySimulator]:
 
 
 @pytest.fixture
-def sim() -> Iterator[GladlySimulator]:
-    """For the asset tests: a frozen clock and no rate limit, so request counts are exact."""
-    with make_simulator() as simulator:
+def sim(request: pytest.FixtureRequest) -> Iterator[GladlySimulator]:
+    """For the asset tests: a frozen clock and no rate limit, so request counts are exact.
+    ``@pytest.mark.simulator(history_days=14, ...)`` changes its options."""
+    marker = request.node.get_closest_marker("simulator")
+    with make_simulator(**(marker.kwargs if marker else {})) as simulator:
         yield simulator
 
 

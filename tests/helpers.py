@@ -31,10 +31,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Days of completed jobs the test simulators start with: each job costs every asset test a
+# download and a merge per table, and four are enough for late, repeated and expired jobs.
+# A test that needs Gladly's whole 14-day retention asks for it (history_days=14).
+TEST_HISTORY_DAYS = 4
+
+
 def make_simulator(**options) -> GladlySimulator:
     """Daily jobs, a frozen clock, and no rate limiting unless a test asks for it,
     so that request counts are exact."""
-    return GladlySimulator(**{"seed": 7, "now": FROZEN_NOW, "rate_limit_per_second": None, **options})
+    defaults = {"seed": 7, "now": FROZEN_NOW, "rate_limit_per_second": None, "history_days": TEST_HISTORY_DAYS}
+    return GladlySimulator(**{**defaults, **options})
 
 
 def gladly_resource(sim: GladlySimulator, **overrides) -> GladlyResource:

@@ -22,6 +22,8 @@ from gladly_assets.tables import TABLES_BY_NAME
 from . import analytics_oracle
 from .helpers import ASSETS, expected_tables, gladly_resource
 
+pytestmark = pytest.mark.slow  # the analytics assets, materialised on a Dagster instance
+
 ANALYTICS = build_analytics_assets()
 ITEMS_FILE = TABLES_BY_NAME["conversation_items"].file_name
 
@@ -101,6 +103,7 @@ def continue_conversations(earlier: list[str], count: int):
     return mutate
 
 
+@pytest.mark.simulator(history_days=14)
 def test_conversation_facts_match_an_independent_computation(sim, instance, db):
     result = materialize_all(sim, instance, db)
     assert result.success

@@ -19,6 +19,8 @@ from gladly_assets.tables import TABLES, TABLES_BY_NAME
 
 from .helpers import assert_tables_match, column_types, down_on, materialize, table_rows
 
+pytestmark = pytest.mark.slow  # the assets, materialised on a Dagster instance
+
 CUSTOMERS = TABLES_BY_NAME["customers"]
 
 
@@ -45,6 +47,7 @@ def list_requests(sim):
     return [r for r in sim.request_log if r.path == "/export/jobs"]
 
 
+@pytest.mark.simulator(history_days=14)
 def test_first_run_loads_every_job_and_reports_metadata(sim, instance, db):
     result = materialize(sim, instance, db)
     assert result.success

@@ -21,6 +21,8 @@ from gladly_assets.tables import TABLES_BY_NAME
 
 from .helpers import assert_tables_match, make_simulator, materialize, table_rows
 
+pytestmark = pytest.mark.slow  # the assets through faults and the CLI
+
 ITEMS = TABLES_BY_NAME["conversation_items"]
 
 

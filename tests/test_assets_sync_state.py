@@ -26,6 +26,8 @@ from gladly_assets.tables import TABLES, TABLES_BY_NAME
 
 from .helpers import assert_tables_match, down_on, expected_tables, make_simulator, materialize, table_rows
 
+pytestmark = pytest.mark.slow  # the assets, materialised on a Dagster instance
+
 CUSTOMERS = TABLES_BY_NAME["customers"]
 ITEMS = TABLES_BY_NAME["conversation_items"]
 
@@ -68,6 +70,7 @@ class RelabellingGladly(GladlyResource):
         return super().download_file(dataclasses.replace(job, id=real), file_name, dest, on_progress)
 
 
+@pytest.mark.simulator(history_days=14)
 def test_hostile_job_ids_never_reach_a_path_and_are_escaped_in_logs_and_metadata(sim, instance, db, tmp_path):
     marker = f"gladly-escape-{uuid.uuid4().hex}"
     outside = tmp_path / "outside"

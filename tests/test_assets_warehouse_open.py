@@ -111,6 +111,7 @@ def test_a_lock_held_by_another_process_is_waited_for_briefly_then_named(tmp_pat
     connect(str(path)).close()
 
 
+@pytest.mark.slow  # materialises the assets on a Dagster instance
 @pytest.mark.parametrize("make", [corrupt, "locked"], ids=["corrupt", "locked"])
 def test_a_run_on_an_unusable_file_fails_with_the_cause_in_its_log(sim, instance, tmp_path, monkeypatch, make):
     monkeypatch.setattr(connect_module, "LOCK_WAIT_SECONDS", 1.0)
@@ -133,6 +134,7 @@ REPORT_ASSET = build_report_assets(start_date="2026-11-01")[0]
 ANALYTICS_ASSETS = build_analytics_assets()
 
 
+@pytest.mark.slow  # materialises the assets on a Dagster instance
 @pytest.mark.parametrize("kind", ["report", "analytics"])
 def test_report_and_analytics_assets_fail_fast_naming_a_held_lock(sim, instance, tmp_path, monkeypatch, kind):
     monkeypatch.setattr(connect_module, "LOCK_WAIT_SECONDS", 1.0)

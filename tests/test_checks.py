@@ -4,11 +4,14 @@ from datetime import timedelta
 
 import dagster as dg
 import duckdb
+import pytest
 
 from gladly_assets.checks import ID_IS_UNIQUE, NO_REJECTED_LINES, NO_RETENTION_GAP
 from gladly_assets.tables import TABLES, TABLES_BY_NAME
 
 from .helpers import materialize
+
+pytestmark = pytest.mark.slow  # the checks, run by materialising the assets on a Dagster instance
 
 CUSTOMERS = TABLES_BY_NAME["customers"]
 

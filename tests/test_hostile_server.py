@@ -491,6 +491,7 @@ def test_every_hostile_failure_is_a_gladly_error(
 # ---- the whole path: nothing of the token in the run's event log -------------------------------
 
 
+@pytest.mark.slow  # materialises the assets on a Dagster instance
 def test_a_run_against_an_echoing_server_leaves_nothing_of_the_token_in_event_storage(
     sim: GladlySimulator, instance: dg.DagsterInstance, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -74,6 +74,7 @@ values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3),
     max_leaves=8,
 )
+INT64 = (-(2**63), 2**63 - 1)
 # Ids that are one id on every path: "2", 2 and 2.0 are all "2" (see the jsonl docstring).
 IDS = ["a", "b", "A", "x\\y", "é", "2", 2, 2.0, True, 1000, 1e3, "1000", 1.5, "true"]
 
@@ -81,7 +82,10 @@ IDS = ["a", "b", "A", "x\\y", "é", "2", 2, 2.0, True, 1000, 1e3, "1000", 1.5, "
 def same_kind(value: Any) -> st.SearchStrategy[Any]:
     if isinstance(value, (bool, type(None))):
         return st.just(value) | st.booleans().filter(lambda other: value is not None)
-    for kind in (int, float, str, list, dict):
+    if isinstance(value, int):  # beyond 64 bits is another kind to the parser (JSON text); no booleans
+        fits = INT64[0] <= value <= INT64[1]
+        return values.filter(lambda other: type(other) is int and (INT64[0] <= other <= INT64[1]) == fits)
+    for kind in (float, str, list, dict):
         if isinstance(value, kind):
             return values.filter(lambda other, kind=kind: isinstance(other, kind) and not isinstance(other, bool))
     raise AssertionError(value)
@@ -344,7 +348,7 @@ def test_any_file_in_any_batching_commits_keeps_every_value_and_quarantines_the_
 
 
 @pytest.mark.slow
-@settings(max_examples=400, **COMMON)
+@settings(max_examples=150, **COMMON)
 @given(files())
 def test_any_file_in_any_batching_thoroughly(case):
     check_loads_every_value(*case)

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
+import sys
 
 import pytest
 
 from gladly_assets.processes import stop_process_group
 
-# A shell that starts a child in its group, prints the child's pid and waits; "ignore" makes
-# both ignore SIGINT, as a hung process would (an ignored signal stays ignored across exec).
-FAMILY = {"obey": "sleep 600 & echo $!; wait", "ignore": "trap '' INT; sleep 600 & echo $!; wait"}
+# A shell that starts a child in its group, which prints its pid, and waits. A shell's
+# background child ignores SIGINT, so the obeying child restores the default first (and
+# prints only then: the test cannot signal it too early); "ignore" makes both ignore it,
+# as a hung process would (an ignored signal stays ignored across exec).
+OBEYING_CHILD = shlex.join(
+    [
+        sys.executable,
+        "-c",
+        "import os, signal, time; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "print(os.getpid(), flush=True); time.sleep(600)",
+    ]
+)
+FAMILY = {"obey": f"{OBEYING_CHILD} & wait", "ignore": "trap '' INT; sleep 600 & echo $!; wait"}
 
 
 def spawn(mode: str) -> tuple[subprocess.Popen[str], int]:

@@ -31,6 +31,8 @@ from gladly_assets.simulator.reports_sets import METRIC_SETS, rows_in_window
 
 from .helpers import gladly_resource, make_simulator
 
+pytestmark = pytest.mark.slow  # the report assets, materialised on a Dagster instance
+
 DAYS = ("2026-11-15", "2026-11-18")
 ASSETS = build_report_assets(start_date="2026-11-01")
 STREAM_ASSETS = {stream.name: ASSETS[i] for i, stream in enumerate(STREAMS)}
@@ -45,7 +47,9 @@ def db(tmp_path):
 @pytest.fixture
 def reports_sim():
     """A frozen clock and no report limits unless a test sets them, so runs are quick."""
-    with make_simulator(report_options=ReportOptions(requests_per_window=None, concurrent=None)) as sim:
+    with make_simulator(
+        history_days=14, report_options=ReportOptions(requests_per_window=None, concurrent=None)
+    ) as sim:
         yield sim
 
 
@@ -229,7 +233,7 @@ def test_recent_headers_lf_and_no_bom_load_into_the_same_columns(reports_sim, in
 def test_report_429s_slow_the_sync_down_but_never_fail_it(instance, db):
     # The simulator allows 1 report request per 1.5 s; the client is told nothing of it.
     options = ReportOptions(requests_per_window=1, window_seconds=1.5, concurrent=2)
-    with make_simulator(report_options=options) as sim:
+    with make_simulator(history_days=14, report_options=options) as sim:
         names = [stream.name for stream in STREAMS]
         result = run(
             sim,

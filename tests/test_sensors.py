@@ -17,6 +17,8 @@ from gladly_assets.tables import TABLES, TABLES_BY_NAME
 
 from .helpers import gladly_resource, make_simulator, materialize
 
+pytestmark = pytest.mark.slow  # the sensor, evaluated against runs on a Dagster instance
+
 
 @pytest.fixture
 def db(tmp_path):

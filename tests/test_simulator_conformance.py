@@ -20,6 +20,8 @@ from referencing import Registry, Resource
 
 from gladly_assets.simulator import GladlySimulator
 
+pytestmark = pytest.mark.slow  # every job and record of two whole simulated histories, validated against the schemas
+
 SCHEMAS = Path(__file__).parent / "schemas"
 BASE = "https://schemas.gladly-assets.test/"
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

@@ -15,6 +15,8 @@ from gladly_assets.metadata_keys import RETENTION_GAP
 
 from .helpers import assert_tables_match, make_simulator, materialize
 
+pytestmark = pytest.mark.slow  # the assets, materialised on a Dagster instance
+
 
 @pytest.mark.parametrize("windows", ["contiguous", "overlapping", "gapped"])
 def test_retention_gap_is_reported_only_where_no_job_covers_time(

@@ -382,45 +382,54 @@ class _TextWriter:
         return value if value is None or isinstance(value, str) else self.json(value)
 
     def json(self, value: object) -> str | None:
-        return None if value is None else "".join(self._parts(value))
-
-    def _parts(self, value: object) -> Iterator[str]:
         if value is None:
-            yield "null"
+            return None
+        parts: list[str] = []
+        self._write(value, parts)
+        return "".join(parts)
+
+    def _write(self, value: object, parts: list[str]) -> None:
+        # Appends to one list, not nested generators: each part would otherwise pass through
+        # every level above it, and a line 1,000 levels deep would cost a million steps.
+        if value is None:
+            parts.append("null")
         elif isinstance(value, bool):
-            yield "true" if value else "false"
+            parts.append("true" if value else "false")
         elif isinstance(value, int):
-            yield str(value)
+            parts.append(str(value))
         elif isinstance(value, float):
-            yield self._doubles[repr(value)]
+            parts.append(self._doubles[repr(value)])
         elif isinstance(value, str):
-            yield json.dumps(value, ensure_ascii=False)
+            parts.append(json.dumps(value, ensure_ascii=False))
         elif isinstance(value, _Object):
-            yield "{"
+            parts.append("{")
             for index, (key, item) in enumerate(value):
-                yield f"{', ' if index else ''}{json.dumps(key, ensure_ascii=False)}: "
-                yield from self._parts(item)
-            yield "}"
+                parts.append(f"{', ' if index else ''}{json.dumps(key, ensure_ascii=False)}: ")
+                self._write(item, parts)
+            parts.append("}")
         else:
-            yield "["
+            parts.append("[")
             for index, item in enumerate(cast(list[Any], value)):
                 if index:
-                    yield ", "
-                yield from self._parts(item)
-            yield "]"
+                    parts.append(", ")
+                self._write(item, parts)
+            parts.append("]")
 
 
-def _doubles(value: object) -> Iterator[float]:
+def _doubles(value: object, found: list[float] | None = None) -> list[float]:
+    """Every double in the value, however deep (collected into one list, as in _TextWriter)."""
+    found = [] if found is None else found
     if isinstance(value, float):
-        yield value
+        found.append(value)
     elif isinstance(value, dict):
         for item in value.values():
-            yield from _doubles(item)
+            _doubles(item, found)
     elif isinstance(value, list):  # an _Object's pairs hold their keys too: no doubles there
         for item in value:
-            yield from _doubles(item)
+            _doubles(item, found)
     elif isinstance(value, tuple):
-        yield from _doubles(value[1])
+        _doubles(value[1], found)
+    return found
 
 
 def _empty_frame() -> pl.DataFrame:

@@ -179,22 +179,20 @@ class Warehouse:
 
     def columns(self, table_name: str) -> dict[str, str]:
         """Column name -> type, {} if the table does not exist."""
-        exists = _scalar(
-            self.conn,
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+        # One catalog query (information_schema is several times slower); a small job
+        # asks this a few times, so it counts.
+        rows = self.conn.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() "
+            "WHERE database_name = ? AND schema_name = ? AND table_name = ? ORDER BY column_index",
             [self.catalog, SCHEMA, table_name],
         )
-        if not exists:
-            return {}
-        # pragma_table_info is several times faster than information_schema.
-        rows = self.conn.execute("SELECT name, type FROM pragma_table_info(?)", [self._table_ref(table_name)])
         return dict(rows.fetchall())
 
     def row_count(self, table_name: str) -> int | None:
         """Rows in the table, or None if it does not exist."""
         if not self.columns(table_name):
             return None
-        return int(_scalar(self.conn, f"SELECT count(*) FROM {self._table_ref(table_name)}"))
+        return self._count(table_name)
 
     def preview(self, table_name: str, limit: int = 5) -> pl.DataFrame:
         result = self.conn.execute(
@@ -265,17 +263,18 @@ class Warehouse:
         """
         target = into or table.name
         stage = stage_name(target)
-        created = not self.columns(target)
+        columns = self.columns(target)
         try:
-            return self._apply_job(table, target, stage, job_id, job_updated_at, batches, on_batch)
+            return self._apply_job(table, target, columns, stage, job_id, job_updated_at, batches, on_batch)
         except BaseException as error:
-            self._clean_up_failed_job(stage, target if created else None, error)
+            self._clean_up_failed_job(stage, None if columns else target, error)
             raise
 
     def _apply_job(
         self,
         table: GladlyTable,
         target: str,
+        target_columns: dict[str, str],
         stage: str,
         job_id: str,
         job_updated_at: datetime,
@@ -287,8 +286,9 @@ class Warehouse:
         uncommitted = 0
         timings = StepTimings()
         with transaction(self.conn):
-            self._create_if_missing(target, table)
-            load.columns = self._create_stage(stage, target)
+            if not target_columns:
+                target_columns = self._create(target, table)
+            load.columns = self._create_stage(stage, target, target_columns)
             load.names = ColumnNames(load.columns)
             for batch in batches:
                 timings.parse += batch.parse_seconds
@@ -316,15 +316,16 @@ class Warehouse:
             self._forget_rejected_lines(table, job_id)
             self._quarantine(table, job_id, job_updated_at, rejected)
             self.conn.execute(f"ALTER TABLE {self._table_ref(stage)} DROP COLUMN {ORDINAL_COLUMN}")
-            if self.row_count(target) == 0:
+            del load.columns[ORDINAL_COLUMN]
+            staged = self._count(stage)
+            if self._is_empty(target):
                 # Nothing to merge with: the staged rows become the table, no copy made.
-                inserted, updated, unchanged = self.row_count(stage) or 0, 0, 0
+                inserted, updated, unchanged = staged, 0, 0
                 self._drop(target)
                 self.conn.execute(f"ALTER TABLE {self._table_ref(stage)} RENAME TO {quote(target)}")
             else:
-                stage_columns = self.columns(stage)
-                self._evolve(target, stage_columns, load, source=stage)
-                inserted, updated, unchanged = self._merge_stage(stage, target)
+                self._evolve(target, load.columns, load, existing=target_columns, source=stage)
+                inserted, updated, unchanged = self._merge_stage(stage, target, staged)
             committing = time.perf_counter()
             timings.merge = committing - merging
         timings.commit += time.perf_counter() - committing
@@ -355,8 +356,11 @@ class Warehouse:
             error.add_note(f"cleaning up after this error failed too: {cleanup_error}")
 
     def _create_if_missing(self, name: str, table: GladlyTable) -> None:
-        if self.columns(name):
-            return
+        if not self.columns(name):
+            self._create(name, table)
+
+    def _create(self, name: str, table: GladlyTable) -> dict[str, str]:
+        """Create the table with its declared columns; returns its columns."""
         declared = ", ".join(
             f"{quote(column)} {'JSON' if column in table.json_fields else 'VARCHAR'}"
             for column, _ in table.columns
@@ -366,16 +370,23 @@ class Warehouse:
             f"CREATE TABLE {self._table_ref(name)} ({declared}, "
             f"{JOB_ID_COLUMN} VARCHAR NOT NULL, {JOB_UPDATED_AT_COLUMN} TIMESTAMPTZ NOT NULL)"
         )
+        return self.columns(name)
 
-    def _create_stage(self, stage: str, target: str) -> dict[str, str]:
+    def _create_stage(self, stage: str, target: str, target_columns: dict[str, str]) -> dict[str, str]:
         """An empty copy of the table's columns plus the file order (a stage left over
-        from a killed load is replaced); returns the table's columns."""
+        from a killed load is replaced); returns the stage's columns."""
         self._drop(stage)
         self.conn.execute(
             f"CREATE TABLE {self._table_ref(stage)} AS SELECT *, NULL::BIGINT AS {ORDINAL_COLUMN} "
             f"FROM {self._table_ref(target)} LIMIT 0"
         )
-        return self.columns(stage)
+        return {**target_columns, ORDINAL_COLUMN: "BIGINT"}
+
+    def _count(self, name: str) -> int:
+        return int(_scalar(self.conn, f"SELECT count(*) FROM {self._table_ref(name)}"))
+
+    def _is_empty(self, name: str) -> bool:
+        return _row(self.conn, f"SELECT NOT EXISTS (FROM {self._table_ref(name)})")[0] is True
 
     def _drop(self, name: str) -> None:
         self.conn.execute(f"DROP TABLE IF EXISTS {self._table_ref(name)}")
@@ -502,9 +513,8 @@ class Warehouse:
                 f"WHERE s.{PRIMARY_KEY} = d.{PRIMARY_KEY} AND s.{ORDINAL_COLUMN} < d.last"
             )
 
-    def _merge_stage(self, stage: str, target: str) -> tuple[int, int, int]:
+    def _merge_stage(self, stage: str, target: str, staged: int) -> tuple[int, int, int]:
         stage_ref, target_ref = self._table_ref(stage), self._table_ref(target)
-        staged = self.row_count(stage) or 0
         # Keep what the table has if it is this version or a newer one: a late or
         # repeated job then changes nothing.
         unchanged = _scalar(
