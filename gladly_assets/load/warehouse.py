@@ -68,6 +68,8 @@ _FRAME_VIEW = "batch_frame"  # the name a batch's frame is registered under in D
 # more, and a file 50% to 95% bigger).
 STAGE_COMMIT_BYTES = 64 * 1024 * 1024
 ROW_GROUP_ROWS = 122_880  # DuckDB's default row-group size
+# A parsed batch reaches DuckDB as Arrow record batches of this many rows.
+_INSERT_BATCH_ROWS = 10_240
 
 # The types a column may widen between (see _widen).
 _WIDENING = ("BOOLEAN", "BIGINT", "DOUBLE", "JSON", "VARCHAR")
@@ -436,7 +438,10 @@ class Warehouse:
             else:
                 select.append(f"{_FRAME_VIEW}.{quote(name)}")
         # Arrow string views: Polars hands them over without copying, and DuckDB reads them.
-        self.conn.register(_FRAME_VIEW, frame.to_arrow(compat_level=pl.CompatLevel.newest()))
+        # DuckDB gives each record batch to one thread: in several, every thread inserts.
+        pieces = [frame.slice(start, _INSERT_BATCH_ROWS) for start in range(0, frame.height, _INSERT_BATCH_ROWS)]
+        arrow = pl.concat(pieces, rechunk=False).to_arrow(compat_level=pl.CompatLevel.newest())
+        self.conn.register(_FRAME_VIEW, arrow)
         try:
             self.conn.execute(
                 f"INSERT INTO {self._table_ref(dest)} BY NAME SELECT {', '.join(select)}, "
