@@ -77,14 +77,14 @@ def stream_description(stream: ReportStream) -> str:
         else "each day is read once (events do not change)"
     )
     return (
-        f"{stream.description}\n\nDuckDB table `{SCHEMA}.{stream.name}` from Gladly's `{stream.metric_set}` "
+        f"{stream.description}\n\nDuckDB table `{stream.qualified_name}` from Gladly's `{stream.metric_set}` "
         f"report, one partition per UTC day placed by `{stream.time_column}`, keyed on "
         f"`{' + '.join(stream.key)}`; {refresh}."
     )
 
 
 def check_specs(stream: ReportStream) -> list[dg.AssetCheckSpec]:
-    key = asset_key(stream.name)
+    key = stream.asset_key
     return [
         dg.AssetCheckSpec(
             KEY_IS_UNIQUE,
@@ -106,7 +106,7 @@ def check_specs(stream: ReportStream) -> list[dg.AssetCheckSpec]:
 def evaluate_checks(
     stream: ReportStream, names: Sequence[str], tables: ReportTables, row_cap: int
 ) -> list[dg.AssetCheckResult]:
-    key, table = asset_key(stream.name), f"{SCHEMA}.{stream.name}"
+    key, table = stream.asset_key, stream.qualified_name
     exists = bool(tables.warehouse.columns(stream.name))
     results = []
     for name in names:
@@ -172,13 +172,13 @@ def build_report_asset(stream: ReportStream, partitions_def: dg.DailyPartitionsD
     described = column_descriptions(stream)
 
     @dg.asset(
-        key=asset_key(stream.name),
+        key=stream.asset_key,
         partitions_def=partitions_def,
         group_name=GROUP,
         kinds=KINDS,
         description=stream_description(stream),
         metadata={
-            "dagster/table_name": f"{SCHEMA}.{stream.name}",
+            "dagster/table_name": f"{stream.qualified_name}",
             "dagster/column_schema": table_schema(
                 {column.name: column.duckdb_type for column in stream.columns}, described
             ),
@@ -203,11 +203,11 @@ def build_report_asset(stream: ReportStream, partitions_def: dg.DailyPartitionsD
             try:
                 metadata = _load_day(context, stream, day, gladly, duckdb, described)
             except Exception as error:
-                context.log.error(f"{SCHEMA}.{stream.name} {day} failed and keeps what it had: {error}")
+                context.log.error(f"{stream.qualified_name} {day} failed and keeps what it had: {error}")
                 failed[day.isoformat()] = error
                 continue
             context.log_event(
-                dg.AssetMaterialization(asset_key=asset_key(stream.name), partition=day.isoformat(), metadata=metadata)
+                dg.AssetMaterialization(asset_key=stream.asset_key, partition=day.isoformat(), metadata=metadata)
             )
         with open_warehouse(duckdb) as connection:
             tables = ReportTables(Warehouse(connection))
@@ -218,7 +218,7 @@ def build_report_asset(stream: ReportStream, partitions_def: dg.DailyPartitionsD
             raise next(iter(failed.values()))
         if failed:
             raise dg.Failure(
-                description=f"{SCHEMA}.{stream.name}: {len(failed)} of {len(days)} day(s) failed; the others are "
+                description=f"{stream.qualified_name}: {len(failed)} of {len(days)} day(s) failed; the others are "
                 "loaded. " + " ".join(f"{day}: {error}" for day, error in failed.items())
             )
 
@@ -242,13 +242,13 @@ def _load_day(
         columns = tables.warehouse.columns(stream.name)
         table_rows = tables.warehouse.row_count(stream.name) or 0
     context.log.info(
-        f"{SCHEMA}.{stream.name} {day}: {result.rows:,} rows from {len(fetched.windows)} request(s) "
+        f"{stream.qualified_name} {day}: {result.rows:,} rows from {len(fetched.windows)} request(s) "
         f"({fetched.bytes:,} bytes, {fetched.seconds:.1f} s); replaced {result.replaced:,}, "
         f"moved from other days {result.moved:,}"
     )
     return {
         "dagster/row_count": dg.MetadataValue.int(result.rows),
-        "dagster/table_name": dg.MetadataValue.text(f"{SCHEMA}.{stream.name}"),
+        "dagster/table_name": dg.MetadataValue.text(f"{stream.qualified_name}"),
         "dagster/column_schema": table_schema(columns, described),
         "rows": dg.MetadataValue.int(result.rows),
         "bytes": dg.MetadataValue.int(fetched.bytes),
