@@ -19,6 +19,7 @@ from dagster_duckdb import DuckDBResource
 
 from gladly_assets.assets import DUCKDB_POOL
 from gladly_assets.declared_table import table_schema
+from gladly_assets.key_check import key_check_result
 from gladly_assets.load.directory import inboxes_frame, teams_frames
 from gladly_assets.load.warehouse import REPORT_WINDOWS_TABLE, ReportTables, Warehouse
 from gladly_assets.report_schema import (
@@ -122,14 +123,11 @@ def evaluate_checks(
         elif name == KEY_IS_UNIQUE:
             missing, duplicates = tables.key_problems(stream.name, stream.key, stream.required_key)
             results.append(
-                dg.AssetCheckResult(
-                    asset_key=key,
-                    check_name=name,
-                    passed=missing == duplicates == 0,
-                    metadata={"rows_without_key": missing, "duplicate_keys": duplicates},
-                    description=None
-                    if missing == duplicates == 0
-                    else f"{table} has {missing} row(s) without {', '.join(stream.required_key)} and "
+                key_check_result(
+                    key,
+                    name,
+                    {"rows_without_key": missing, "duplicate_keys": duplicates},
+                    f"{table} has {missing} row(s) without {', '.join(stream.required_key)} and "
                     f"{duplicates} duplicated key(s); re-materialise the affected days.",
                 )
             )
@@ -313,11 +311,12 @@ def build_directory_assets() -> dg.AssetsDefinition:
                         "dagster/column_schema": table_schema(tables.warehouse.columns(name), {}),
                     },
                     check_results=[
-                        dg.AssetCheckResult(
-                            asset_key=asset_key(name),
-                            check_name=KEY_IS_UNIQUE,
-                            passed=missing == duplicates == 0,
-                            metadata={"rows_without_key": missing, "duplicate_keys": duplicates},
+                        key_check_result(
+                            asset_key(name),
+                            KEY_IS_UNIQUE,
+                            {"rows_without_key": missing, "duplicate_keys": duplicates},
+                            f"{SCHEMA}.{name} has {missing} row(s) without {' + '.join(key)} and {duplicates} "
+                            "duplicated key(s) as Gladly listed them; the next refresh reads them again.",
                         )
                     ],
                 )
