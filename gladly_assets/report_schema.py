@@ -1,8 +1,8 @@
 """What a Gladly report stream is, as data: its columns, key, time column and windows.
 
 Shared by the stream registry (``reports/streams.py``), the HTTP resource (which
-sends a ``ReportWindow``), the CSV parser and the warehouse, so it sits low: it
-imports nothing of the project.
+sends a ``ReportWindow``), the CSV parser and the warehouse, so it sits low: of the
+project it imports only what every declared table shares.
 """
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal
+from typing import ClassVar, Literal
+
+from gladly_assets.declared_table import DeclaredTable
+from gladly_assets.tables import SCHEMA
 
 # The DuckDB type of each kind of report column (the contract's type names).
 ColumnKind = Literal["instant", "date", "seconds", "count", "decimal", "boolean", "text"]
@@ -58,8 +61,10 @@ class ReportColumn:
 
 
 @dataclass(frozen=True)
-class ReportStream:
+class ReportStream(DeclaredTable):
     """One report stream: a metric set stored as one DuckDB table, one partition per UTC day."""
+
+    SCHEMA: ClassVar[str] = SCHEMA
 
     name: str
     metric_set: str

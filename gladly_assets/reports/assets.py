@@ -19,6 +19,7 @@ from dagster_duckdb import DuckDBResource
 
 from gladly_assets.assets import DUCKDB_POOL
 from gladly_assets.declared_table import table_schema
+from gladly_assets.key_check import key_check_result
 from gladly_assets.load.directory import inboxes_frame, teams_frames
 from gladly_assets.load.warehouse import REPORT_WINDOWS_TABLE, ReportTables, Warehouse
 from gladly_assets.report_schema import (
@@ -77,14 +78,14 @@ def stream_description(stream: ReportStream) -> str:
         else "each day is read once (events do not change)"
     )
     return (
-        f"{stream.description}\n\nDuckDB table `{SCHEMA}.{stream.name}` from Gladly's `{stream.metric_set}` "
+        f"{stream.description}\n\nDuckDB table `{stream.qualified_name}` from Gladly's `{stream.metric_set}` "
         f"report, one partition per UTC day placed by `{stream.time_column}`, keyed on "
         f"`{' + '.join(stream.key)}`; {refresh}."
     )
 
 
 def check_specs(stream: ReportStream) -> list[dg.AssetCheckSpec]:
-    key = asset_key(stream.name)
+    key = stream.asset_key
     return [
         dg.AssetCheckSpec(
             KEY_IS_UNIQUE,
@@ -106,7 +107,7 @@ def check_specs(stream: ReportStream) -> list[dg.AssetCheckSpec]:
 def evaluate_checks(
     stream: ReportStream, names: Sequence[str], tables: ReportTables, row_cap: int
 ) -> list[dg.AssetCheckResult]:
-    key, table = asset_key(stream.name), f"{SCHEMA}.{stream.name}"
+    key, table = stream.asset_key, stream.qualified_name
     exists = bool(tables.warehouse.columns(stream.name))
     results = []
     for name in names:
@@ -122,14 +123,11 @@ def evaluate_checks(
         elif name == KEY_IS_UNIQUE:
             missing, duplicates = tables.key_problems(stream.name, stream.key, stream.required_key)
             results.append(
-                dg.AssetCheckResult(
-                    asset_key=key,
-                    check_name=name,
-                    passed=missing == duplicates == 0,
-                    metadata={"rows_without_key": missing, "duplicate_keys": duplicates},
-                    description=None
-                    if missing == duplicates == 0
-                    else f"{table} has {missing} row(s) without {', '.join(stream.required_key)} and "
+                key_check_result(
+                    key,
+                    name,
+                    {"rows_without_key": missing, "duplicate_keys": duplicates},
+                    f"{table} has {missing} row(s) without {', '.join(stream.required_key)} and "
                     f"{duplicates} duplicated key(s); re-materialise the affected days.",
                 )
             )
@@ -172,13 +170,13 @@ def build_report_asset(stream: ReportStream, partitions_def: dg.DailyPartitionsD
     described = column_descriptions(stream)
 
     @dg.asset(
-        key=asset_key(stream.name),
+        key=stream.asset_key,
         partitions_def=partitions_def,
         group_name=GROUP,
         kinds=KINDS,
         description=stream_description(stream),
         metadata={
-            "dagster/table_name": f"{SCHEMA}.{stream.name}",
+            "dagster/table_name": f"{stream.qualified_name}",
             "dagster/column_schema": table_schema(
                 {column.name: column.duckdb_type for column in stream.columns}, described
             ),
@@ -203,11 +201,11 @@ def build_report_asset(stream: ReportStream, partitions_def: dg.DailyPartitionsD
             try:
                 metadata = _load_day(context, stream, day, gladly, duckdb, described)
             except Exception as error:
-                context.log.error(f"{SCHEMA}.{stream.name} {day} failed and keeps what it had: {error}")
+                context.log.error(f"{stream.qualified_name} {day} failed and keeps what it had: {error}")
                 failed[day.isoformat()] = error
                 continue
             context.log_event(
-                dg.AssetMaterialization(asset_key=asset_key(stream.name), partition=day.isoformat(), metadata=metadata)
+                dg.AssetMaterialization(asset_key=stream.asset_key, partition=day.isoformat(), metadata=metadata)
             )
         with open_warehouse(duckdb) as connection:
             tables = ReportTables(Warehouse(connection))
@@ -218,7 +216,7 @@ def build_report_asset(stream: ReportStream, partitions_def: dg.DailyPartitionsD
             raise next(iter(failed.values()))
         if failed:
             raise dg.Failure(
-                description=f"{SCHEMA}.{stream.name}: {len(failed)} of {len(days)} day(s) failed; the others are "
+                description=f"{stream.qualified_name}: {len(failed)} of {len(days)} day(s) failed; the others are "
                 "loaded. " + " ".join(f"{day}: {error}" for day, error in failed.items())
             )
 
@@ -242,13 +240,13 @@ def _load_day(
         columns = tables.warehouse.columns(stream.name)
         table_rows = tables.warehouse.row_count(stream.name) or 0
     context.log.info(
-        f"{SCHEMA}.{stream.name} {day}: {result.rows:,} rows from {len(fetched.windows)} request(s) "
+        f"{stream.qualified_name} {day}: {result.rows:,} rows from {len(fetched.windows)} request(s) "
         f"({fetched.bytes:,} bytes, {fetched.seconds:.1f} s); replaced {result.replaced:,}, "
         f"moved from other days {result.moved:,}"
     )
     return {
         "dagster/row_count": dg.MetadataValue.int(result.rows),
-        "dagster/table_name": dg.MetadataValue.text(f"{SCHEMA}.{stream.name}"),
+        "dagster/table_name": dg.MetadataValue.text(f"{stream.qualified_name}"),
         "dagster/column_schema": table_schema(columns, described),
         "rows": dg.MetadataValue.int(result.rows),
         "bytes": dg.MetadataValue.int(fetched.bytes),
@@ -313,11 +311,12 @@ def build_directory_assets() -> dg.AssetsDefinition:
                         "dagster/column_schema": table_schema(tables.warehouse.columns(name), {}),
                     },
                     check_results=[
-                        dg.AssetCheckResult(
-                            asset_key=asset_key(name),
-                            check_name=KEY_IS_UNIQUE,
-                            passed=missing == duplicates == 0,
-                            metadata={"rows_without_key": missing, "duplicate_keys": duplicates},
+                        key_check_result(
+                            asset_key(name),
+                            KEY_IS_UNIQUE,
+                            {"rows_without_key": missing, "duplicate_keys": duplicates},
+                            f"{SCHEMA}.{name} has {missing} row(s) without {' + '.join(key)} and {duplicates} "
+                            "duplicated key(s) as Gladly listed them; the next refresh reads them again.",
                         )
                     ],
                 )

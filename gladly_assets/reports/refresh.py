@@ -114,7 +114,7 @@ def build_reports_sensor(
         name=SENSOR_NAME,
         minimum_interval_seconds=settings.interval_seconds,
         default_status=default_status,
-        target=[*(asset_key(stream.name) for stream in streams), *directory_keys],
+        target=[*(stream.asset_key for stream in streams), *directory_keys],
         description=(
             f"Loads the report days of the last {settings.backfill_days} days that are missing, re-reads each "
             "stream's days that can still change (30 for conversations and contacts, 7 for work sessions) "
@@ -128,7 +128,7 @@ def build_reports_sensor(
         newest = newest_day(now, settings.settle)
         wanted: list[tuple[str, ReportStream]] = []  # (day, stream)
         for stream in streams:
-            key = asset_key(stream.name)
+            key = stream.asset_key
             loaded = context.instance.get_materialized_partitions(key)
             recent = [(newest - timedelta(days=back)).isoformat() for back in range(stream.refresh_days)]
             fresh = (
@@ -157,7 +157,7 @@ def build_reports_sensor(
                 requests.append(
                     dg.RunRequest(
                         run_key=f"{stream.name}:{first_day}:{last_day}:{period}",
-                        asset_selection=[asset_key(stream.name)],
+                        asset_selection=[stream.asset_key],
                         tags={STREAM_TAG: stream.name, RANGE_START: first_day, RANGE_END: last_day},
                     )
                 )
