@@ -396,6 +396,7 @@ def test_connection_refused_names_the_host() -> None:
 # ---- big files stream to disk ----------------------------------------------------------------
 
 
+@pytest.mark.slow  # streams a file of tens of megabytes
 def test_big_download_memory_stays_flat(gladly: GladlyResource, simulator: GladlySimulator, tmp_path: Path) -> None:
     job = simulator.complete_job(conversation_items=100_000)
     name = "conversation_items.jsonl"

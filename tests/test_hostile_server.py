@@ -294,6 +294,7 @@ def test_too_many_jobs_stop_at_max_jobs(make_gladly: MakeGladly) -> None:
     assert raised.value.setting == "max_jobs" and "max_jobs=3" in str(raised.value)
 
 
+@pytest.mark.slow  # waits out the deadline
 def test_a_dripping_job_list_times_out_at_the_deadline(make_gladly: MakeGladly, simulator: GladlySimulator) -> None:
     gladly = make_gladly(deadline_seconds=1.0, timeout_seconds=5.0, max_attempts=2)
     simulator.faults.applies_to = "list"
@@ -551,6 +552,7 @@ def header_dripper() -> Iterator[str]:
     listener.close()
 
 
+@pytest.mark.slow  # waits out the deadline
 @pytest.mark.parametrize(
     ("call", "setting"),
     [("list", "deadline_seconds"), ("file", "deadline_seconds"), ("report", "report_timeout_seconds")],

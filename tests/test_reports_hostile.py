@@ -103,6 +103,7 @@ def test_a_report_error_echoing_the_request_leaks_nothing(sim, tmp_path, caplog)
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # waits out the timeout
 def test_a_stalled_report_body_times_out_and_is_fetched_again(sim, tmp_path):
     gladly = gladly_resource(sim, report_timeout_seconds=0.5)
     sim.faults.stall_seconds = 3.0
@@ -121,6 +122,7 @@ def test_an_endless_directory_list_stops_at_max_list_bytes(sim, listing):
         getattr(gladly, listing)()
 
 
+@pytest.mark.slow  # waits out the deadline
 @pytest.mark.parametrize("listing", ["list_teams", "list_inboxes"])
 def test_a_dripping_directory_list_times_out_at_the_deadline(sim, listing):
     gladly = gladly_resource(sim, deadline_seconds=1.0, timeout_seconds=5.0, max_attempts=2)

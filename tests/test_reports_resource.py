@@ -124,6 +124,7 @@ def test_server_errors_and_cut_bodies_are_retried_to_a_whole_file(sim, gladly, t
     assert [r.status for r in reports(sim)][1:] == [503, 500, 200, 200]
 
 
+@pytest.mark.slow  # waits out the rate limit's windows
 def test_report_429s_wait_out_the_limit(tmp_path):
     with make_simulator(report_options=ReportOptions(requests_per_window=2, window_seconds=1.0)) as sim:
         gladly = gladly_resource(sim, report_requests_per_window=100, max_attempts=8, backoff_max_seconds=0.5)

@@ -484,6 +484,7 @@ def test_malformed_lines_mutate_and_extra_lines(sim: GladlySimulator) -> None:
     assert sim.file_bytes(job["id"], "agents.jsonl").endswith(b"\n")  # only the big files are corrupted
 
 
+@pytest.mark.slow  # streams a file of tens of megabytes
 def test_a_50k_item_job_streams_completely(sim: GladlySimulator) -> None:
     started = time.perf_counter()
     job = sim.complete_job(conversation_items=50_000)
@@ -644,6 +645,7 @@ def test_ticker_completes_jobs_in_the_background() -> None:
 # --------------------------------------------------------------------------- CLI
 
 
+@pytest.mark.slow  # starts the simulator CLI
 def test_cli_prints_the_environment_and_exits_cleanly_on_ctrl_c() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "gladly_assets.simulator", "--port", "0", "--seed", "3", "--frequency", "HOURLY",

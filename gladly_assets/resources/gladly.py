@@ -16,6 +16,7 @@ import math
 import os
 import random
 import re
+import ssl
 import threading
 import time
 from collections import deque
@@ -363,6 +364,7 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                     follow_redirects=True,
                     http1=True,
                     http2=False,
+                    verify=_tls_context(),
                 )
             return self._client
 
@@ -905,6 +907,14 @@ def _no_progress(done: int, total: int | None) -> None:
 
 
 @cache
+@cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default verification (its CA bundle, or SSL_CERT_FILE/SSL_CERT_DIR), built
+    once per process: loading the bundle costs tens of milliseconds of CPU, and every copy
+    of the resource (one per run, per sensor tick) opens a client of its own."""
+    return httpx.create_ssl_context()
+
+
 def _user_agent() -> str:
     try:
         version = metadata.version("gladly-assets")
