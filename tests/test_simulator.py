@@ -20,6 +20,8 @@ import pytest
 from gladly_assets.simulator import Faults, GladlySimulator
 from gladly_assets.simulator.faults import hostile_jobs
 
+from .helpers import simulator_client
+
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ITEMS = "conversation_items.jsonl"
 CUSTOMERS = "customers.jsonl"
@@ -42,8 +44,7 @@ def sim() -> Iterator[GladlySimulator]:
 
 
 def client(sim: GladlySimulator, **kwargs: object) -> httpx.Client:
-    kwargs.setdefault("auth", (sim.agent_email, sim.api_token))
-    return httpx.Client(base_url=sim.base_url, timeout=10, **kwargs)  # type: ignore[arg-type]
+    return simulator_client(sim, timeout=10, **kwargs)
 
 
 def instant(text: str) -> datetime:

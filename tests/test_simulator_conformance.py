@@ -20,6 +20,8 @@ from referencing import Registry, Resource
 
 from gladly_assets.simulator import GladlySimulator
 
+from .helpers import simulator_client
+
 pytestmark = pytest.mark.slow  # every job and record of two whole simulated histories, validated against the schemas
 
 SCHEMAS = Path(__file__).parent / "schemas"
@@ -55,8 +57,7 @@ def assert_valid(name: str, instance: Any, where: str = "") -> None:
 
 
 def http(sim: GladlySimulator, **kwargs: Any) -> httpx.Client:
-    kwargs.setdefault("auth", (sim.agent_email, sim.api_token))
-    return httpx.Client(base_url=sim.base_url, timeout=10, **kwargs)
+    return simulator_client(sim, timeout=10, **kwargs)
 
 
 @pytest.fixture(params=["DAILY", "HOURLY"])

@@ -24,6 +24,8 @@ from gladly_assets.simulator.__main__ import parse_args, report_options
 from gladly_assets.simulator.reports import BadRequest, ReportOptions, format_cell, parse_report_request, render_csv
 from gladly_assets.simulator.reports_sets import METRIC_SETS, WORK_SESSION_EVENTS, rows_in_window
 
+from .helpers import simulator_client
+
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 DAY = "2026-11-18"
 ITEMS = "conversation_items.jsonl"
@@ -77,9 +79,7 @@ def sim() -> Iterator[GladlySimulator]:
 
 
 def client(sim: GladlySimulator, **kwargs: Any) -> httpx.Client:
-    kwargs.setdefault("auth", (sim.agent_email, sim.api_token))
-    kwargs.setdefault("timeout", 30)
-    return httpx.Client(base_url=sim.base_url, **kwargs)
+    return simulator_client(sim, **kwargs)
 
 
 def report(http: httpx.Client, metric_set: str, start: str = DAY, end: str = DAY, **body: Any) -> httpx.Response:
