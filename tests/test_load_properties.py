@@ -348,7 +348,7 @@ def test_any_file_in_any_batching_commits_keeps_every_value_and_quarantines_the_
 
 
 @pytest.mark.slow
-@settings(max_examples=150, **COMMON)
+@settings(max_examples=100, **COMMON)
 @given(files())
 def test_any_file_in_any_batching_thoroughly(case):
     check_loads_every_value(*case)
