@@ -24,7 +24,7 @@ from gladly_assets.cursor import CLOCK_SKEW_ALLOWANCE, Cursor, LostWindow, iso, 
 from gladly_assets.declared_table import table_schema
 from gladly_assets.errors import GladlyJobExpired
 from gladly_assets.export_jobs import ExportJob
-from gladly_assets.load.jsonl import read_batches
+from gladly_assets.load.jsonl import DEFAULT_BATCH_BYTES, read_batches
 from gladly_assets.load.timings import StepTimings
 from gladly_assets.load.warehouse import JobResult, Warehouse
 from gladly_assets.resources.gladly import GladlyResource
@@ -33,8 +33,8 @@ from gladly_assets.text import markdown_table, printable
 from gladly_assets.throttle import Throttle
 
 _LOG_EVERY_SECONDS = 5.0
-# A file this big takes a while to load: the log says when its load starts.
-_ANNOUNCED_FILE_BYTES = 16 * 1024 * 1024
+# A file of more than one parse batch takes a while to load: the log says when its load starts.
+_ANNOUNCED_FILE_BYTES = DEFAULT_BATCH_BYTES
 _PREVIEW_ROWS = 5
 _PREVIEW_COLUMNS = 10
 

@@ -390,7 +390,7 @@ class _TextWriter:
 
     def _write(self, value: object, parts: list[str]) -> None:
         # Appends to one list, not nested generators: each part would otherwise pass through
-        # every level above it, and a line 1,000 levels deep would cost a million steps.
+        # every level above it, a cost that grows with the square of a line's depth.
         if value is None:
             parts.append("null")
         elif isinstance(value, bool):

@@ -176,7 +176,7 @@ def build_report_asset(stream: ReportStream, partitions_def: dg.DailyPartitionsD
         kinds=KINDS,
         description=stream_description(stream),
         metadata={
-            "dagster/table_name": f"{stream.qualified_name}",
+            "dagster/table_name": stream.qualified_name,
             "dagster/column_schema": table_schema(
                 {column.name: column.duckdb_type for column in stream.columns}, described
             ),
@@ -246,7 +246,7 @@ def _load_day(
     )
     return {
         "dagster/row_count": dg.MetadataValue.int(result.rows),
-        "dagster/table_name": dg.MetadataValue.text(f"{stream.qualified_name}"),
+        "dagster/table_name": dg.MetadataValue.text(stream.qualified_name),
         "dagster/column_schema": table_schema(columns, described),
         "rows": dg.MetadataValue.int(result.rows),
         "bytes": dg.MetadataValue.int(fetched.bytes),

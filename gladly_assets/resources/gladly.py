@@ -907,7 +907,6 @@ def _no_progress(done: int, total: int | None) -> None:
 
 
 @cache
-@cache
 def _tls_context() -> ssl.SSLContext:
     """httpx's default verification (its CA bundle, or SSL_CERT_FILE/SSL_CERT_DIR), built
     once per process: loading the bundle costs tens of milliseconds of CPU, and every copy
@@ -915,6 +914,7 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+@cache
 def _user_agent() -> str:
     try:
         version = metadata.version("gladly-assets")
