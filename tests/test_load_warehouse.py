@@ -296,3 +296,20 @@ def test_a_job_reports_the_seconds_of_each_step(warehouse, monkeypatch):
     # Inserts, merge and commits follow one another in this call: together no longer than it.
     assert timings.insert + timings.merge + timings.commit <= elapsed
     assert (timings.download, timings.total) == (0, 0)  # the sync's to measure, not the loader's
+
+
+def test_batches_inserted_together_widen_as_one_file_would(warehouse):
+    """Batches wait to be inserted together; a batch of other types first sends the waiting
+    ones in, so a widening sees every value before it (here an integer a double would round)."""
+    chunks = [b'{"id":"a","n":9007199254740993}\n', b'{"id":"b","n":2}\n', b'{"id":"c","n":1.5}\n']
+    batches = [parse_chunk(chunk, number + 1) for number, chunk in enumerate(chunks)]
+    result = warehouse.apply_job(CUSTOMERS, "j1", T0, batches)
+    assert result.widened_columns == ("n",)
+    assert rows(warehouse, "id, n::VARCHAR") == [("a", "9007199254740993"), ("b", "2"), ("c", "1.5")]
+    assert warehouse.columns("customers")["n"] == "JSON"
+
+
+def test_the_connection_keeps_its_own_insertion_order_setting(warehouse):
+    # The stage inserts let DuckDB reorder rows; the connection's setting is left as it was.
+    apply(warehouse, "j1", 1, '{"id":"a"}', '{"id":"b"}')
+    assert warehouse.conn.execute("SELECT current_setting('preserve_insertion_order')").fetchone() == (True,)

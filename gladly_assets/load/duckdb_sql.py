@@ -28,3 +28,14 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
             error.add_note(f"rolling back after this error failed too: {rollback_error}")
         raise
     conn.execute("COMMIT")
+
+
+@contextmanager
+def session_setting(conn: duckdb.DuckDBPyConnection, name: str, value: object) -> Iterator[None]:
+    """``SET SESSION name = value`` for the block, then the connection's value before."""
+    before = conn.execute("SELECT current_setting(?)", [name]).fetchone()
+    conn.execute(f"SET SESSION {name} = ?", [value])
+    try:
+        yield
+    finally:
+        conn.execute(f"SET SESSION {name} = ?", [before[0] if before else None])

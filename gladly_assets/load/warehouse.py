@@ -35,7 +35,7 @@ import duckdb
 import polars as pl
 
 from gladly_assets.load.column_names import ORDINAL_COLUMN, ColumnNames
-from gladly_assets.load.duckdb_sql import quote, transaction
+from gladly_assets.load.duckdb_sql import quote, session_setting, transaction
 from gladly_assets.load.jsonl import Batch, RejectedLine
 from gladly_assets.load.timings import StepTimings
 from gladly_assets.report_schema import (
@@ -287,6 +287,7 @@ class Warehouse:
         rejected: list[RejectedLine] = []
         uncommitted = 0
         timings = StepTimings()
+        pending = _Pending()
         with transaction(self.conn):
             if not target_columns:
                 target_columns = self._create(target, table)
@@ -294,25 +295,31 @@ class Warehouse:
             load.names = ColumnNames(load.columns)
             for batch in batches:
                 timings.parse += batch.parse_seconds
-                frame, rest = batch.frame, None
+                rows = self._stage_rows(batch.frame, batch.json_columns, load)
+                if rows is not None:
+                    if not pending.takes(rows):
+                        # Types may change below: what is pending goes in under the types it was read with.
+                        with timings.measure("insert"):
+                            self._insert(stage, pending.take(), job_id, job_updated_at, load)
+                    load.columns = self._evolve(stage, rows.incoming, load, load.columns, rows.frame)
+                    pending.add(rows)
                 uncommitted += batch.byte_count
-                if uncommitted >= STAGE_COMMIT_BYTES:
-                    to_boundary = -load.rows % ROW_GROUP_ROWS  # rows to the end of this row group
-                    if to_boundary < frame.height and load.rows + to_boundary > 0:
-                        frame, rest = frame.slice(0, to_boundary), frame.slice(to_boundary)
-                with timings.measure("insert"):
-                    self._append(stage, frame, batch.json_columns, job_id, job_updated_at, load)
-                if rest is not None:
+                # Commit the stage on a row-group boundary (see STAGE_COMMIT_BYTES), the rows
+                # past it kept for the next transaction.
+                to_commit = pending.rows - (load.rows % ROW_GROUP_ROWS)
+                if uncommitted >= STAGE_COMMIT_BYTES and to_commit > 0:
+                    with timings.measure("insert"):
+                        self._insert(stage, pending.take(to_commit), job_id, job_updated_at, load)
                     # Only the stage is committed here; the table is untouched until the end.
                     with timings.measure("commit"):
                         self.conn.execute("COMMIT; BEGIN TRANSACTION")
                     uncommitted = 0
-                    with timings.measure("insert"):
-                        self._append(stage, rest, batch.json_columns, job_id, job_updated_at, load)
                 rejected.extend(batch.rejected)
                 load.bytes_read += batch.byte_count
                 if on_batch:
                     on_batch(batch)
+            with timings.measure("insert"):
+                self._insert(stage, pending.take(), job_id, job_updated_at, load)
             merging = time.perf_counter()
             self._drop_earlier_duplicates(stage)
             self._forget_rejected_lines(table, job_id)
@@ -393,17 +400,10 @@ class Warehouse:
     def _drop(self, name: str) -> None:
         self.conn.execute(f"DROP TABLE IF EXISTS {self._table_ref(name)}")
 
-    def _append(
-        self,
-        dest: str,
-        frame: pl.DataFrame,
-        json_columns: frozenset[str],
-        job_id: str,
-        job_updated_at: datetime,
-        load: _LoadState,
-    ) -> None:
+    def _stage_rows(self, frame: pl.DataFrame, json_columns: frozenset[str], load: _LoadState) -> _Rows | None:
+        """A parsed frame under the stage's column names, with its rows' file order; None if empty."""
         if frame.is_empty():
-            return
+            return None
         # Keys without a value here get no column yet (they have nothing to keep).
         kinds = {
             key: kind
@@ -420,11 +420,16 @@ class Warehouse:
         columns = {key: load.names.assign(key) for key in kinds}
         # Series by name, not expressions: to pl.col a key like "*" or "^a$" is a pattern.
         ordinal = pl.int_range(load.rows, load.rows + frame.height, eager=True).alias(ORDINAL_COLUMN)
-        frame = pl.DataFrame([*(frame.get_column(key).alias(columns[key]) for key in kinds), ordinal])
-        incoming = {columns[key]: kind for key, kind in kinds.items()}
-        load.columns = self._evolve(dest, incoming, load, load.columns, frame)
+        load.rows += frame.height
+        renamed = pl.DataFrame([*(frame.get_column(key).alias(columns[key]) for key in kinds), ordinal])
+        return _Rows(renamed, {columns[key]: kind for key, kind in kinds.items()})
+
+    def _insert(self, dest: str, rows: _Rows | None, job_id: str, job_updated_at: datetime, load: _LoadState) -> None:
+        """Insert staged rows in one statement."""
+        if rows is None:
+            return
         select = []
-        for name, kind in incoming.items():
+        for name, kind in rows.incoming.items():
             # A value landing in a text or JSON column of another type: its JSON text.
             column_type = load.columns[name]
             value = f"{_FRAME_VIEW}.{quote(name)}"
@@ -436,24 +441,26 @@ class Warehouse:
                 # the job (text that is valid JSON itself is kept as that JSON).
                 select.append(f"coalesce(TRY_CAST({value} AS JSON), to_json({value})) AS {quote(name)}")
             else:
-                select.append(f"{_FRAME_VIEW}.{quote(name)}")
+                select.append(value)
         # Arrow string views: Polars hands them over without copying, and DuckDB reads them.
-        # DuckDB gives each record batch to one thread: in several, every thread inserts.
+        # Record batches of a few thousand rows, and an insert free to reorder them: DuckDB
+        # then inserts on every thread (the stage keeps the file order in its own column).
+        frame = rows.frame
         pieces = [frame.slice(start, _INSERT_BATCH_ROWS) for start in range(0, frame.height, _INSERT_BATCH_ROWS)]
-        arrow = pl.concat(pieces, rechunk=False).to_arrow(compat_level=pl.CompatLevel.newest())
-        self.conn.register(_FRAME_VIEW, arrow)
+        self.conn.register(_FRAME_VIEW, pl.concat(pieces, rechunk=False).to_arrow(compat_level=pl.CompatLevel.newest()))
         try:
-            self.conn.execute(
-                f"INSERT INTO {self._table_ref(dest)} BY NAME SELECT {', '.join(select)}, "
-                f"{_FRAME_VIEW}.{ORDINAL_COLUMN}, ? AS {JOB_ID_COLUMN}, ? AS {JOB_UPDATED_AT_COLUMN} FROM {_FRAME_VIEW}",
-                [job_id, job_updated_at],
-            )
+            with session_setting(self.conn, "preserve_insertion_order", False):
+                self.conn.execute(
+                    f"INSERT INTO {self._table_ref(dest)} BY NAME SELECT {', '.join(select)}, "
+                    f"{_FRAME_VIEW}.{ORDINAL_COLUMN}, ? AS {JOB_ID_COLUMN}, ? AS {JOB_UPDATED_AT_COLUMN} "
+                    f"FROM {_FRAME_VIEW}",
+                    [job_id, job_updated_at],
+                )
         finally:
             # After a failed INSERT the transaction is aborted and this would fail too,
             # hiding the cause; the failed job's clean-up unregisters it.
             with suppress(duckdb.Error):
                 self.conn.unregister(_FRAME_VIEW)
-        load.rows += frame.height
 
     def _evolve(
         self,
@@ -711,6 +718,45 @@ class ReportTables:
         finally:
             self.conn.unregister("full_frame")
         return frame.height
+
+
+@dataclass
+class _Rows:
+    """Parsed rows under the stage's column names, their file order in ``ORDINAL_COLUMN``."""
+
+    frame: pl.DataFrame
+    incoming: dict[str, str]  # column -> the DuckDB type of its values here (JSON for JSON text)
+
+
+class _Pending:
+    """Staged rows not inserted yet, all of the same columns and value types: one INSERT takes
+    several batches, which DuckDB spreads over its threads."""
+
+    def __init__(self) -> None:
+        self.frames: list[pl.DataFrame] = []
+        self.incoming: dict[str, str] = {}
+        self.rows = 0
+
+    def takes(self, rows: _Rows) -> bool:
+        return not self.frames or (rows.incoming == self.incoming and rows.frame.schema == self.frames[0].schema)
+
+    def add(self, rows: _Rows) -> None:
+        if not self.frames:
+            self.incoming = rows.incoming
+        self.frames.append(rows.frame)
+        self.rows += rows.frame.height
+
+    def take(self, count: int | None = None) -> _Rows | None:
+        """The first ``count`` rows (all by default) as one frame; the rest stay pending."""
+        if not self.frames:
+            return None
+        frame = pl.concat(self.frames, rechunk=False)
+        count = frame.height if count is None else count
+        rest = frame.slice(count)
+        taken = _Rows(frame.slice(0, count), self.incoming)
+        self.frames = [rest] if rest.height else []
+        self.rows = rest.height
+        return taken
 
 
 class _LoadState:
