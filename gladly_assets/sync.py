@@ -1,19 +1,23 @@
 """Bring one table up to date with Gladly's export jobs.
 
 ``plan_sync`` decides what to apply from the cursor, the jobs Gladly lists and
-the table's state; ``TableSync`` downloads and applies those jobs one by one and
-describes the result as materialization metadata. No Dagster decorators here:
+the table's state; ``TableSync`` applies those jobs one by one, each loaded as its
+file downloads (in a thread of its own), and describes the result as
+materialization metadata. No Dagster decorators here:
 ``assets.py`` wires this into the asset graph.
 """
 
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import closing, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import dagster as dg
@@ -22,6 +26,7 @@ from dagster._core.definitions.metadata import TableMetadataSet  # not re-export
 from gladly_assets import metadata_keys as keys
 from gladly_assets.cursor import CLOCK_SKEW_ALLOWANCE, Cursor, LostWindow, iso, split_future
 from gladly_assets.declared_table import table_schema
+from gladly_assets.download_feed import DownloadFeed, DownloadInterrupted
 from gladly_assets.errors import GladlyJobExpired
 from gladly_assets.export_jobs import ExportJob
 from gladly_assets.load.jsonl import DEFAULT_BATCH_BYTES, read_batches
@@ -35,6 +40,7 @@ from gladly_assets.throttle import Throttle
 _LOG_EVERY_SECONDS = 5.0
 # A file of more than one parse batch takes a while to load: the log says when its load starts.
 _ANNOUNCED_FILE_BYTES = DEFAULT_BATCH_BYTES
+_JOIN_POLL_SECONDS = 0.1
 _PREVIEW_ROWS = 5
 _PREVIEW_COLUMNS = 10
 
@@ -206,7 +212,11 @@ class TableSync:
             self.log.warning(f"{self.table.qualified_name}: could not drop its staging tables: {printable(error)}")
 
     def _apply(self, job: ExportJob, position: str, path: Path, target: str | None) -> bool:
-        """Download and merge one job's file; False if the job expired first (its rows are lost)."""
+        """Download and merge one job's file; False if the job expired first (its rows are lost).
+
+        The load reads the file as it arrives. If the download starts the file again from its
+        first byte after some of it was loaded, that load is rolled back and the job is loaded
+        again from the complete file."""
         table = self.table
         where = (
             f"{table.qualified_name}: job {position} {printable(job.id)} (updatedAt {printable(job.updated_at_raw)})"
@@ -214,35 +224,46 @@ class TableSync:
         # One line per job when it is quick; a big or slow file also says when its load
         # starts, and reports progress every few seconds (_download_progress, _load_progress).
         started = time.monotonic()
-        try:
-            size = self.gladly.download_file(job, table.file_name, path, on_progress=self._download_progress(where))
-        except GladlyJobExpired as error:
-            self.log.warning(
-                f"{where}: {printable(error, 500)}; its rows are lost unless Gladly support regenerates the export"
-            )
-            self.outcome.expired.append(job)
-            return False
-        self.outcome.bytes_downloaded += size
-        downloaded = time.monotonic()
-        if size >= _ANNOUNCED_FILE_BYTES or downloaded - started >= _LOG_EVERY_SECONDS:
-            self.log.info(f"{where}: downloaded {_mb(size)} in {downloaded - started:.1f} s; loading")
-        result = self.warehouse.apply_job(
-            table,
-            job.id,
-            job.updated_at,
-            read_batches(path),
-            into=target,
-            on_batch=self._load_progress(where, size),
+        download = _BackgroundDownload(
+            self.gladly, job, table.file_name, path, self._download_progress(where), f"gladly-download-{position}"
         )
+        result = None
+        with download:
+            feed = download.feed
+            if feed.wait_readable():
+                if feed.expected is None or feed.expected >= _ANNOUNCED_FILE_BYTES:
+                    self.log.info(f"{where}: loading {table.file_name} as it downloads")
+                # Interrupted: the download failed (its error is raised below) or started again.
+                with suppress(DownloadInterrupted):
+                    result = self._load(job, feed, feed.expected, target, where)
+            download.join()
+        if download.error is not None:
+            if isinstance(download.error, GladlyJobExpired):
+                self.log.warning(
+                    f"{where}: {printable(download.error, 500)}; its rows are lost unless Gladly support "
+                    "regenerates the export"
+                )
+                self.outcome.expired.append(job)
+                return False
+            raise download.error
+        assert download.size is not None and download.ended is not None
+        size, downloaded = download.size, download.ended
+        self.outcome.bytes_downloaded += size
+        if result is None:
+            self.log.info(
+                f"{where}: the download started {table.file_name} again from its first byte after part of it "
+                "was loaded; that load was rolled back, and the complete file is loading again"
+            )
+            result = self._load(job, path, size, target, where)
         path.unlink()
         finished = time.monotonic()
         self.outcome.timings[job.id] = result.timings + StepTimings(
             download=downloaded - started, total=finished - started
         )
-        elapsed = finished - downloaded
+        elapsed = finished - started
         self.log.info(
             f"{where}: {table.file_name} ({_mb(size)}) downloaded in {downloaded - started:.1f} s, "
-            f"committed {result.rows_in_file:,} rows in {elapsed:.1f} s "
+            f"committed {result.rows_in_file:,} rows {elapsed:.1f} s after its download started "
             f"({result.rows_in_file / max(elapsed, 1e-6):,.0f} rows/s): {result.inserted:,} inserted, "
             f"{result.updated:,} updated, {result.unchanged:,} already current, {result.rejected:,} rejected"
         )
@@ -255,6 +276,20 @@ class TableSync:
             )
         self.outcome.applied.append((job, result))
         return True
+
+    def _load(
+        self, job: ExportJob, source: Path | DownloadFeed, size: int | None, target: str | None, where: str
+    ) -> JobResult:
+        # Closed here, not left to the garbage collector: its parse threads end with the load.
+        with closing(read_batches(source)) as batches:
+            return self.warehouse.apply_job(
+                self.table,
+                job.id,
+                job.updated_at,
+                batches,
+                into=target,
+                on_batch=self._load_progress(where, size),
+            )
 
     def _download_progress(self, where: str) -> Callable[[int, int | None], None]:
         throttle = Throttle(_LOG_EVERY_SECONDS)
@@ -269,7 +304,7 @@ class TableSync:
 
         return report
 
-    def _load_progress(self, where: str, size: int) -> Callable[[Any], None]:
+    def _load_progress(self, where: str, size: int | None) -> Callable[[Any], None]:
         throttle = Throttle(_LOG_EVERY_SECONDS)
         totals = {"rows": 0, "bytes": 0}
 
@@ -277,12 +312,62 @@ class TableSync:
             totals["rows"] += batch.frame.height
             totals["bytes"] += batch.byte_count
             if throttle.due():
+                share = f"{totals['bytes'] / size:.0%} of the file, " if size else ""
                 self.log.info(
-                    f"{where}: {totals['rows']:,} rows loaded ({totals['bytes'] / max(size, 1):.0%} of the file, "
-                    f"{totals['rows'] / throttle.elapsed():,.0f} rows/s)"
+                    f"{where}: {totals['rows']:,} rows loaded ({share}{totals['rows'] / throttle.elapsed():,.0f} rows/s)"
                 )
 
         return report
+
+
+class _BackgroundDownload:
+    """One file downloading in a thread of its own, readable through ``feed`` as it arrives.
+
+    Leaving the ``with`` block stops the download if it still runs (the load failed, or an
+    interrupt reached the main thread) and waits for its thread: none outlives the sync."""
+
+    def __init__(
+        self,
+        gladly: GladlyResource,
+        job: ExportJob,
+        file_name: str,
+        path: Path,
+        on_progress: Callable[[int, int | None], None],
+        name: str,
+    ) -> None:
+        self.feed = DownloadFeed(on_progress)
+        self.size: int | None = None
+        self.error: BaseException | None = None
+        self.ended: float | None = None  # time.monotonic() when the download ended
+        self._thread = threading.Thread(target=self._run, args=(gladly, job, file_name, path), name=name, daemon=True)
+
+    def _run(self, gladly: GladlyResource, job: ExportJob, file_name: str, path: Path) -> None:
+        # download_file tells the feed how it ended; a subclass's override may not.
+        try:
+            self.size = gladly.download_file(job, file_name, path, on_progress=self.feed)
+            self.feed.finish(path, self.size)
+        except BaseException as error:
+            self.error = error
+            self.feed.fail(error)
+        finally:
+            self.ended = time.monotonic()
+
+    def __enter__(self) -> _BackgroundDownload:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        try:
+            if self._thread.is_alive():
+                self.feed.cancel()
+            self.join()
+        finally:
+            self.feed.close()
+
+    def join(self) -> None:
+        # In short waits: an interrupt in the main thread is handled at once.
+        while self._thread.is_alive():
+            self._thread.join(_JOIN_POLL_SECONDS)
 
 
 def outcome_metadata(table: GladlyTable, outcome: SyncOutcome, warehouse: Warehouse) -> dict[str, Any]:

@@ -41,7 +41,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +49,7 @@ from typing import Any, cast
 
 import polars as pl
 
+from gladly_assets.download_feed import DownloadFeed
 from gladly_assets.tables import PRIMARY_KEY
 
 # 16 MiB of JSONL makes a frame of about 13 MiB (conversation items, Polars' estimated
@@ -86,15 +87,17 @@ class Batch:
 
 
 def read_batches(
-    path: Path,
+    source: Path | DownloadFeed,
     batch_bytes: int = DEFAULT_BATCH_BYTES,
     workers: int = PARSE_WORKERS,
-) -> Iterator[Batch]:
+) -> Generator[Batch, None, None]:
     """Yield the file's batches in order; up to ``workers`` are parsed at once, also
-    while the caller handles the batch yielded last."""
+    while the caller handles the batch yielded last. ``source``: a complete file, or one
+    still downloading, read as its bytes arrive (``DownloadInterrupted`` if the download
+    fails or starts the file again)."""
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jsonl") as pool:
         in_flight: list[Future[Batch]] = []
-        for first_line, line_count, chunk in _line_aligned_chunks(path, batch_bytes):
+        for first_line, line_count, chunk in _line_aligned_chunks(source, batch_bytes):
             in_flight.append(pool.submit(parse_chunk, chunk, first_line, line_count))
             # Bounded read-ahead: the batch the caller holds, and `workers` more. With one
             # fewer, a single worker parses while the caller inserts, and a core idles.
@@ -104,17 +107,17 @@ def read_batches(
             yield future.result()
 
 
-def _line_aligned_chunks(path: Path, batch_bytes: int) -> Iterator[tuple[int, int, bytes]]:
+def _line_aligned_chunks(source: Path | DownloadFeed, batch_bytes: int) -> Iterator[tuple[int, int, bytes]]:
     """Cut the file into chunks of whole lines (the file's last line may lack its newline).
 
     Plain reads, not mmap: the mapped pages of a file read once would count in the
     process's memory until the end of the file."""
     next_line = 1
     carry = b""
-    with path.open("rb") as handle:
+    with source.open() if isinstance(source, DownloadFeed) else source.open("rb") as handle:
         while True:
             block = handle.read(batch_bytes)
-            at_end = len(block) < batch_bytes  # a short read of a regular file means EOF
+            at_end = len(block) < batch_bytes  # a short read means the end of the file
             cut = len(block) if at_end else block.rfind(b"\n") + 1
             if cut == 0 and not at_end:  # one line longer than a batch: keep reading
                 carry += block

@@ -47,7 +47,7 @@ class Watchdog:
         self.expired = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
+        self._timer = threading.Timer(seconds, self.expire)
         self._timer.daemon = True
 
     def __enter__(self) -> Watchdog:
@@ -72,7 +72,8 @@ class Watchdog:
             if expired:
                 _shut(sock)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
+        """Cut the attempt now (its time is up, or the download was cancelled)."""
         with self._lock:
             self.expired = True
             sockets = list(self._sockets)

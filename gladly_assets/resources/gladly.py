@@ -42,6 +42,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from gladly_assets.download_feed import DownloadCancelled, DownloadFeed
 from gladly_assets.errors import (
     GladlyAuthError,
     GladlyConfigError,
@@ -71,7 +72,7 @@ from gladly_assets.resources.bodies import (
 )
 from gladly_assets.resources.organization import api_root as organization_api_root
 from gladly_assets.resources.organization import check_domain
-from gladly_assets.resources.redaction import Redactor
+from gladly_assets.resources.redaction import EchoWatch, Redactor
 from gladly_assets.throttle import Throttle
 
 T = TypeVar("T")
@@ -112,6 +113,38 @@ class _Download:
     total: int | None = None
     resumable: bool = True
     etag: str | None = None  # strong ETag of the body being resumed, sent as If-Range
+
+
+class _Publication:
+    """Tells a ``DownloadFeed`` which bytes of the ``.part`` file are final: written, past every
+    check of ``_write_body``, and behind a head that passed the JSONL check (a file shorter
+    than that head is published only once complete, by ``DownloadFeed.finish``)."""
+
+    def __init__(self, feed: DownloadFeed, part: Path) -> None:
+        self.feed, self.part = feed, part
+        self.published = 0
+        self.head_ok: bool | None = None  # None: not enough bytes yet to tell
+
+    def rewind(self, offset: int) -> None:
+        """The next attempt writes from ``offset``: what was published past it is void."""
+        if offset < self.published:
+            self.feed.restart()
+            self.published = 0
+        if offset < _SNIFF_BYTES:
+            self.head_ok = None
+
+    def checked(self, end: int) -> None:
+        """The first ``end`` bytes passed every check."""
+        if self.feed.cancelled:
+            raise DownloadCancelled("the download was cancelled")
+        if end <= self.published:
+            return
+        if self.head_ok is None and end >= _SNIFF_BYTES:
+            with open(self.part, "rb") as source:
+                self.head_ok = not_jsonl(source.read(_SNIFF_BYTES)) is None
+        if self.head_ok:
+            self.feed.publish(self.part, end)
+            self.published = end
 
 
 class ReportPacer:
@@ -432,13 +465,34 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         ``dest`` holds the whole file or an exception is raised and neither ``dest`` nor the
         ``.part`` file is left. A body that is not JSONL (``GladlyNotJsonl``), that echoes the
         credentials (``GladlyEchoedCredentials``) or that passes a limit (``GladlyLimitExceeded``)
-        is refused."""
+        is refused.
+
+        ``on_progress`` is told (bytes written, total if known) now and then, and at the end. A
+        ``DownloadFeed`` given there is also told which bytes are final as they arrive (they passed
+        every check above), when the transfer starts the file again from its first byte, and how
+        the download ended; its ``cancel`` stops the download (``DownloadCancelled``)."""
+        feed = on_progress if isinstance(on_progress, DownloadFeed) else None
+        try:
+            return self._download_file(job, file_name, Path(dest), on_progress, feed)
+        except BaseException as error:
+            if feed is not None:
+                feed.fail(error)
+            raise
+
+    def _download_file(
+        self,
+        job: ExportJob | str,
+        file_name: str,
+        dest: Path,
+        on_progress: Callable[[int, int | None], None] | None,
+        feed: DownloadFeed | None,
+    ) -> int:
         job_id = job.id if isinstance(job, ExportJob) else job
-        dest = Path(dest)
         part = dest.with_name(dest.name + ".part")
         url = self._url("export", "jobs", job_id, "files", file_name)
         state = _Download()
         throttle = Throttle(_PROGRESS_INTERVAL_SECONDS, due_at_start=True)
+        publication = None if feed is None else _Publication(feed, part)
 
         def progress(done: int, total: int | None) -> None:
             if on_progress is not None and throttle.due():
@@ -450,10 +504,20 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 f"{detail}): the job or the file expired ({_RETENTION}) or never existed"
             )
 
+        def attempt() -> None:
+            try:
+                if feed is not None and feed.cancelled:
+                    raise DownloadCancelled(f"GET {url} was cancelled")
+                self._download_attempt(url, part, state, progress, gone, publication)
+            except Exception:
+                if feed is not None and feed.cancelled:  # a socket the cancel cut reads as a timeout
+                    raise DownloadCancelled(f"GET {url} was cancelled") from None
+                raise
+
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.unlink(missing_ok=True)
         try:
-            self._with_retries(f"GET {url}", lambda: self._download_attempt(url, part, state, progress, gone))
+            self._with_retries(f"GET {url}", attempt, feed.pause if feed is not None else time.sleep)
             self._check_jsonl_head(f"GET {url}", part)
             os.replace(part, dest)
         except BaseException:
@@ -461,6 +525,8 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             raise
         if on_progress is not None:
             on_progress(state.written, state.total)  # the end, whatever the throttle says
+        if feed is not None:
+            feed.finish(dest, state.written)
         return state.written
 
     # ---- reports ------------------------------------------------------------------------------
@@ -621,6 +687,7 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         state: _Download,
         progress: Callable[[int, int | None], None],
         not_found: Callable[[str, str], GladlyError],
+        publication: _Publication | None,
     ) -> None:
         what = f"GET {url}"
         offset = state.written if state.resumable else 0
@@ -632,6 +699,7 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 headers["If-Range"] = state.etag  # a changed file comes back whole (200)
         with (
             self._attempt(what) as watchdog,
+            publication.feed.cancels(watchdog.expire) if publication else contextlib.nullcontext(),
             self._http().stream("GET", url, headers=headers, extensions={"trace": watchdog.trace}) as response,
         ):
             watchdog.cancel()  # the headers are in: from here the body is held to min_bytes_per_second
@@ -678,7 +746,7 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             etag = response.headers.get("etag")
             state.written, state.total = offset, total
             state.etag = etag if etag and not etag.startswith("W/") else None
-            self._write_body(what, body, part, offset, state, progress, "max_file_bytes")
+            self._write_body(what, body, part, offset, state, progress, "max_file_bytes", publication)
         if total is not None and state.written != total:
             received = state.written
             if received > total:
@@ -694,15 +762,21 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         state: _Download,
         progress: Callable[[int, int | None], None],
         size_setting: str,
+        publication: _Publication | None = None,
     ) -> None:
         """Append the body to ``part`` from ``offset``, checking the limits chunk by chunk; the
-        resource's ``size_setting`` caps the bytes written."""
+        resource's ``size_setting`` caps the bytes written. ``publication`` is told which bytes
+        passed every check."""
         max_bytes = int(getattr(self, size_setting))
-        echo_overlap = self._redactor.longest_needle - 1
+        echoes = EchoWatch(self._redactor)
         window = self.timeout_seconds
         window_start, window_bytes = time.monotonic(), 0
-        tail = b""
+        if publication is not None:
+            publication.rewind(offset)  # before the file is truncated
         with open(part, "r+b" if offset else "wb") as out:
+            if offset:  # an echo may straddle the break: the check picks up where it stopped
+                out.seek(max(0, offset - echoes.holdback))
+                echoes.resume(out.read(offset - out.tell()))
             out.seek(offset)
             out.truncate()
             # Chunks as read from the socket (httpcore reads at most 64 KiB at a time): nothing
@@ -712,12 +786,11 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                     out.write(chunk)
                     state.written += len(chunk)
                     progress(state.written, state.total)
-                    if self._redactor.echoed_in(chunk) or self._redactor.echoed_in(tail + chunk[:echo_overlap]):
+                    if echoes.echoed_in(chunk):
                         raise GladlyEchoedCredentials(
                             f"{what} answered a body that holds the API credentials: something between this "
                             "machine and Gladly echoes the request. The body is not kept; check proxies"
                         )
-                    tail = chunk[-echo_overlap:]
                     if state.written > max_bytes:
                         raise GladlyLimitExceeded(
                             f"{what} sent more than {size_setting}={max_bytes:,} bytes; raise the "
@@ -733,6 +806,10 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                             "max_compression_ratio setting if the file is really that repetitive",
                             "max_compression_ratio",
                         )
+                    if publication is not None:
+                        out.flush()
+                        # The last bytes may still begin an echo that the next chunk completes.
+                        publication.checked(state.written - echoes.holdback)
                     window_bytes += len(chunk)
                     elapsed = time.monotonic() - window_start
                     if elapsed >= window:
@@ -844,8 +921,9 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     # ---- retries -----------------------------------------------------------------------------
 
-    def _with_retries(self, what: str, attempt: Callable[[], T]) -> T:
-        """Run ``attempt`` until it succeeds, fails for good, or ``max_attempts`` are spent."""
+    def _with_retries(self, what: str, attempt: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:
+        """Run ``attempt`` until it succeeds, fails for good, or ``max_attempts`` are spent,
+        waiting with ``sleep`` between attempts."""
         self._http()  # settings are validated before the first attempt, and never retried
         exponential = wait_exponential(multiplier=self.backoff_initial_seconds, max=self.backoff_max_seconds)
 
@@ -872,6 +950,7 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             wait=wait,
             retry=retry_if_exception_type((_Retryable, *_RETRY_TRANSPORT_ERRORS)),
             before_sleep=log_retry,
+            sleep=sleep,
         )
         try:
             return retrying(attempt)

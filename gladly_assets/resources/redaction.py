@@ -91,3 +91,25 @@ class Redactor:
     def echoed_in(self, chunk: bytes) -> bool:
         """Whether ``chunk`` holds the whole token or its Basic-auth form (a ``bytes.find``)."""
         return any(needle in chunk for needle in self._needles)
+
+
+class EchoWatch:
+    """Whether a body read piece by piece echoes the secret (``Redactor.echoed_in``), also
+    across the pieces' boundaries, however small the pieces (a server may drip a byte at a
+    time). No echo starts before the last ``holdback`` bytes of what it has been fed without
+    finding one: only those may still turn out to begin one."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        self.holdback = max(redactor.longest_needle - 1, 0)
+        self._tail = b""  # the last `holdback` bytes fed
+
+    def resume(self, tail: bytes) -> None:
+        """Continue a body whose earlier bytes end with ``tail`` (a resumed download)."""
+        self._tail = tail[len(tail) - self.holdback :] if self.holdback else b""
+
+    def echoed_in(self, piece: bytes) -> bool:
+        found = self._redactor.echoed_in(piece) or self._redactor.echoed_in(self._tail + piece[: self.holdback])
+        if self.holdback:
+            self._tail = (self._tail + piece[-self.holdback :])[-self.holdback :]
+        return found

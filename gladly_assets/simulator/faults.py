@@ -118,6 +118,15 @@ class Faults:
     # it expired between the listing and the download.
     expire_on_download: int = 0
 
+    # The next `holds` file downloads send `hold_after_bytes` of their body (all of it if it is
+    # shorter), then wait until `release` is set before the rest: a body whose tail arrives
+    # when the test says. `holding` is set once one waits; a client that hangs up, or the
+    # simulator stopping, ends the wait (and the answer).
+    holds: int = 0
+    hold_after_bytes: int = 0
+    release: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+    holding: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+
     # ---- a hostile server (or proxy) ----
     # Statuses for the next matching requests, one each, whose error bodies echo the request's
     # headers, Authorization included, after `echo_padding` characters of filler (so that the
@@ -205,6 +214,14 @@ class Faults:
                 return True
             return False
 
+    def take_hold(self) -> int | None:
+        """After how many bytes of a file to wait for ``release``, or None."""
+        with self._lock:
+            if self.holds > 0:
+                self.holds -= 1
+                return max(0, self.hold_after_bytes)
+            return None
+
     def take_short_body(self, length: int) -> int | None:
         """How many of a file's ``length`` bytes to send before a clean close, or None."""
         with self._lock:
@@ -279,7 +296,7 @@ class Faults:
         with self._lock:
             self.rate_limit_burst = self.resets = self.stalls = self.expire_on_download = 0
             self.echo_files = self.html_files = self.hostile_job_lists = self.gzip_bombs = 0
-            self.endless_bodies = self.drips = self.short_bodies = 0
+            self.endless_bodies = self.drips = self.short_bodies = self.holds = 0
             self.server_errors = []
             self.echo_errors = []
             self.report_bodies = []
@@ -301,5 +318,6 @@ class Faults:
             or self.endless_bodies
             or self.drips
             or self.short_bodies
+            or self.holds
             or self.report_bodies
         )

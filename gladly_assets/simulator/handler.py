@@ -34,6 +34,7 @@ JOB_PATH = re.compile(r"^/export/jobs/([^/]+)$")
 FILE_PATH = re.compile(r"^/export/jobs/([^/]+)/files/([^/]+)$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CHUNK = 16 * 1024 * 1024  # sendfile slice: progress is counted per slice
+_HOLD_POLL_SECONDS = 0.05  # how often a held answer looks for its release or a client that left
 
 
 @dataclass(frozen=True)
@@ -371,10 +372,15 @@ class Handler(BaseHTTPRequestHandler):
             self.complete = True
             return None
         to_send = min([length, *(cut for cut in (reset_after, short) if cut is not None)])
+        hold = sim.faults.take_hold() if self.method == "GET" else None
         with open(path, "rb") as source:
             offset = first
             while self.bytes_sent < to_send:
-                sent = self.connection.sendfile(source, offset, min(_CHUNK, to_send - self.bytes_sent))
+                if hold is not None and self.bytes_sent >= hold:
+                    self._hold()
+                    hold = None
+                until = to_send if hold is None else min(to_send, hold)
+                sent = self.connection.sendfile(source, offset, min(_CHUNK, until - self.bytes_sent))
                 if sent == 0:
                     break
                 offset += sent
@@ -385,6 +391,14 @@ class Handler(BaseHTTPRequestHandler):
         if short is not None:
             self.close_connection = True  # a clean close (FIN) that leaves the body short
         return None
+
+    def _hold(self) -> None:
+        """Wait for the hold fault's release (see ``Faults.holds``)."""
+        faults = self.sim.faults
+        faults.holding.set()
+        while not faults.release.wait(_HOLD_POLL_SECONDS):
+            if self.sim.stopping or _peer_closed(self.connection):
+                raise ConnectionAbortedError("the client went away (or the simulator stopped) during a hold")
 
     # ------------------------------------------------------------------ responses
 
