@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -171,9 +172,11 @@ def same_value(actual, expected, column_type: str) -> bool:
     return actual == expected
 
 
-def assert_tables_match(sim: GladlySimulator, db: Path, jobs: list[dict] | None = None) -> None:
+def assert_tables_match(
+    sim: GladlySimulator, db: Path, jobs: list[dict] | None = None, tables: Sequence[GladlyTable] = TABLES
+) -> None:
     expected = expected_tables(sim, jobs)
-    for table in TABLES:
+    for table in tables:
         actual = table_rows(db, table)
         types = column_types(db, table)
         assert set(actual) == set(expected[table.name]), table.name

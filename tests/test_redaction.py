@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from gladly_assets.errors import shown
 from gladly_assets.resources import GladlyResource
-from gladly_assets.resources.redaction import MIN_FRAGMENT, Redactor
+from gladly_assets.resources.redaction import MIN_FRAGMENT, EchoWatch, Redactor
 
 EMAIL = "api@acme.example"
 TOKEN_CHARS = string.ascii_letters + string.digits + "-_.~+/="
@@ -134,3 +134,45 @@ def test_the_resource_redacts_retry_after_and_header_echoes() -> None:
     gladly = GladlyResource(organization="acme", agent_email=EMAIL, api_token=token)
     response = httpx.Response(400, headers={"Content-Type": f"text/html; {token}"})
     assert token[:MIN_FRAGMENT] not in gladly._shown_header(response, "content-type")
+
+
+@st.composite
+def echoing_bodies(draw: st.DrawFn) -> tuple[str, bytes, int | None]:
+    """(token, body, where the first echo starts or None): a body holding the token or its
+    Basic-auth form, or neither, somewhere among filler bytes."""
+    token = draw(tokens)
+    needles = [token.encode(), base64.b64encode(f"{EMAIL}:{token}".encode())]
+    before, after = draw(st.binary(max_size=300)), draw(st.binary(max_size=300))
+    needle = draw(st.sampled_from([*needles, b""]))
+    body = before + needle + after
+    starts = [at for at in (body.find(n) for n in needles) if at >= 0]
+    return token, body, min(starts, default=None)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(echo=echoing_bodies(), data=st.data())
+def test_an_echo_is_found_however_the_body_is_cut_and_nothing_before_the_holdback_begins_one(
+    echo: tuple[str, bytes, int | None], data: st.DataObject
+) -> None:
+    """Pieces of any size (a server dripping a byte at a time), and a break after which a new
+    attempt resumes: the echo is found once its last byte is in, and the bytes before the last
+    ``holdback`` ones, which a download publishes, never begin an echo."""
+    token, body, first_echo = echo
+    redactor = Redactor(EMAIL, token)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(body)), max_size=20)))
+    resume_at = data.draw(st.sampled_from([None, *cuts]))
+    watch, fed, found_at = EchoWatch(redactor), 0, None
+    for start, end in zip([0, *cuts], [*cuts, len(body)], strict=True):
+        if start == resume_at:  # a new attempt picks up from the file's last bytes
+            watch = EchoWatch(redactor)
+            watch.resume(body[:start])
+        fed = end
+        if watch.echoed_in(body[start:end]):
+            found_at = end
+            break
+        if first_echo is not None:
+            assert fed - watch.holdback <= first_echo
+    if first_echo is None:
+        assert found_at is None
+    else:
+        assert found_at is not None and found_at >= first_echo

@@ -106,7 +106,7 @@ class EchoWatch:
 
     def resume(self, tail: bytes) -> None:
         """Continue a body whose earlier bytes end with ``tail`` (a resumed download)."""
-        self._tail = tail[len(tail) - self.holdback :] if self.holdback else b""
+        self._tail = tail[max(0, len(tail) - self.holdback) :]
 
     def echoed_in(self, piece: bytes) -> bool:
         found = self._redactor.echoed_in(piece) or self._redactor.echoed_in(self._tail + piece[: self.holdback])
