@@ -16,11 +16,11 @@ Step = Literal["download", "parse", "insert", "merge", "commit", "total"]
 class StepTimings:
     """Seconds per step of one job's load, or summed over several.
 
-    The parse runs in worker threads beside the inserts (two batches at a time), so the
-    steps may add up to more than ``total``, the wall time from the download's start to the
-    job's last commit."""
+    The file is loaded while it downloads, and parsed in worker threads beside the inserts
+    (two batches at a time), so the steps may add up to more than ``total``, the wall time
+    from the download's start to the job's last commit."""
 
-    download: float = 0.0
+    download: float = 0.0  # from the download's start until its last byte arrived
     parse: float = 0.0  # Polars, summed over the batches
     insert: float = 0.0  # DuckDB taking the parsed batches into the job's stage
     merge: float = 0.0  # the stage into the table: duplicates, quarantine, new columns, newer versions
