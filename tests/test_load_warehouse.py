@@ -309,7 +309,34 @@ def test_batches_inserted_together_widen_as_one_file_would(warehouse):
     assert warehouse.columns("customers")["n"] == "JSON"
 
 
+class FailingStageInsert:
+    """The connection, but the stage insert fails in DuckDB itself (aborting the transaction)."""
+
+    def __init__(self, connection):
+        self.connection = connection
+
+    def execute(self, sql, *args):
+        if sql.startswith("INSERT INTO") and "_load_" in sql.split("SELECT")[0]:
+            return self.connection.execute("SELECT error('disk full')")
+        return self.connection.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.connection, name)
+
+
+def insertion_order(warehouse):
+    return warehouse.conn.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+
+
 def test_the_connection_keeps_its_own_insertion_order_setting(warehouse):
-    # The stage inserts let DuckDB reorder rows; the connection's setting is left as it was.
+    # The stage inserts let DuckDB reorder rows; the connection's setting is left as it was,
+    # also when a job fails in DuckDB, and the error raised is the failure's own.
     apply(warehouse, "j1", 1, '{"id":"a"}', '{"id":"b"}')
-    assert warehouse.conn.execute("SELECT current_setting('preserve_insertion_order')").fetchone() == (True,)
+    assert insertion_order(warehouse) is True
+    connection = warehouse.conn
+    warehouse.conn = FailingStageInsert(connection)
+    with pytest.raises(duckdb.InvalidInputException, match="disk full"):
+        apply(warehouse, "j2", 2, '{"id":"c"}')
+    warehouse.conn = connection
+    assert insertion_order(warehouse) is True
+    assert rows(warehouse, "id") == [("a",), ("b",)]

@@ -32,10 +32,19 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 @contextmanager
 def session_setting(conn: duckdb.DuckDBPyConnection, name: str, value: object) -> Iterator[None]:
-    """``SET SESSION name = value`` for the block, then the connection's value before."""
+    """``SET SESSION name = value`` for the block, then the connection's value before.
+
+    Use it outside transactions: DuckDB refuses any statement in an aborted one. If the block
+    raised, that error is the one raised, also when restoring fails."""
     before = conn.execute("SELECT current_setting(?)", [name]).fetchone()
     conn.execute(f"SET SESSION {name} = ?", [value])
+    restore = f"SET SESSION {name} = ?", [before[0] if before else None]
     try:
         yield
-    finally:
-        conn.execute(f"SET SESSION {name} = ?", [before[0] if before else None])
+    except BaseException as error:
+        try:
+            conn.execute(*restore)
+        except duckdb.Error as restore_error:
+            error.add_note(f"restoring the DuckDB setting {name} failed too: {restore_error}")
+        raise
+    conn.execute(*restore)

@@ -266,11 +266,14 @@ class Warehouse:
         target = into or table.name
         stage = stage_name(target)
         columns = self.columns(target)
-        try:
-            return self._apply_job(table, target, columns, stage, job_id, job_updated_at, batches, on_batch)
-        except BaseException as error:
-            self._clean_up_failed_job(stage, None if columns else target, error)
-            raise
+        # The stage keeps the file order in a column of its own: DuckDB may insert in any
+        # order, which lets it insert on every thread.
+        with session_setting(self.conn, "preserve_insertion_order", False):
+            try:
+                return self._apply_job(table, target, columns, stage, job_id, job_updated_at, batches, on_batch)
+            except BaseException as error:
+                self._clean_up_failed_job(stage, None if columns else target, error)
+                raise
 
     def _apply_job(
         self,
@@ -443,19 +446,17 @@ class Warehouse:
             else:
                 select.append(value)
         # Arrow string views: Polars hands them over without copying, and DuckDB reads them.
-        # Record batches of a few thousand rows, and an insert free to reorder them: DuckDB
-        # then inserts on every thread (the stage keeps the file order in its own column).
+        # Record batches of a few thousand rows: DuckDB gives each to one thread.
         frame = rows.frame
         pieces = [frame.slice(start, _INSERT_BATCH_ROWS) for start in range(0, frame.height, _INSERT_BATCH_ROWS)]
         self.conn.register(_FRAME_VIEW, pl.concat(pieces, rechunk=False).to_arrow(compat_level=pl.CompatLevel.newest()))
         try:
-            with session_setting(self.conn, "preserve_insertion_order", False):
-                self.conn.execute(
-                    f"INSERT INTO {self._table_ref(dest)} BY NAME SELECT {', '.join(select)}, "
-                    f"{_FRAME_VIEW}.{ORDINAL_COLUMN}, ? AS {JOB_ID_COLUMN}, ? AS {JOB_UPDATED_AT_COLUMN} "
-                    f"FROM {_FRAME_VIEW}",
-                    [job_id, job_updated_at],
-                )
+            self.conn.execute(
+                f"INSERT INTO {self._table_ref(dest)} BY NAME SELECT {', '.join(select)}, "
+                f"{_FRAME_VIEW}.{ORDINAL_COLUMN}, ? AS {JOB_ID_COLUMN}, ? AS {JOB_UPDATED_AT_COLUMN} "
+                f"FROM {_FRAME_VIEW}",
+                [job_id, job_updated_at],
+            )
         finally:
             # After a failed INSERT the transaction is aborted and this would fail too,
             # hiding the cause; the failed job's clean-up unregisters it.
