@@ -52,6 +52,15 @@ def write(path: Path, data: bytes, mode: str = "r+b") -> None:
         out.write(data)
 
 
+def published(tmp_path: Path, data: bytes, end: int | None = None) -> tuple[Path, DownloadFeed]:
+    """A part file holding ``data``, and a feed that published its first ``end`` bytes (all)."""
+    path = tmp_path / "f.part"
+    write(path, data, "wb")
+    feed = DownloadFeed()
+    feed.publish(path, len(data) if end is None else end)
+    return path, feed
+
+
 # ---- one writer, one reader: what the resource and the loader do ----------------------------
 
 
@@ -112,10 +121,7 @@ def test_a_reader_gets_the_final_file_or_learns_it_was_restarted(tmp_path: Path,
 
 
 def test_bytes_past_the_published_end_are_never_read(tmp_path: Path) -> None:
-    path = tmp_path / "f.part"
-    path.write_bytes(b"0123456789")
-    feed = DownloadFeed()
-    feed.publish(path, 4)
+    path, feed = published(tmp_path, b"0123456789", 4)
     reader, outcome = in_thread(lambda: read_all(feed, 3))
     reader.join(0.3)
     assert reader.is_alive()  # 3 bytes read, then it waits for the next 3
@@ -129,10 +135,7 @@ def test_bytes_past_the_published_end_are_never_read(tmp_path: Path) -> None:
 
 
 def test_a_restart_before_anything_was_read_is_no_error(tmp_path: Path) -> None:
-    path = tmp_path / "f.part"
-    write(path, b"old bytes", "wb")
-    feed = DownloadFeed()
-    feed.publish(path, 9)
+    path, feed = published(tmp_path, b"old bytes")
     feed.restart()
     write(path, b"new", "wb")
     feed.finish(path, 3)
@@ -141,10 +144,7 @@ def test_a_restart_before_anything_was_read_is_no_error(tmp_path: Path) -> None:
 
 
 def test_a_failure_reaches_a_waiting_reader(tmp_path: Path) -> None:
-    path = tmp_path / "f.part"
-    write(path, b"abc", "wb")
-    feed = DownloadFeed()
-    feed.publish(path, 3)
+    path, feed = published(tmp_path, b"abc")
     reader, outcome = in_thread(lambda: read_all(feed, 2))
     reader.join(0.2)
     assert reader.is_alive()
@@ -234,11 +234,8 @@ def test_read_batches_of_a_growing_file_are_those_of_the_complete_file(tmp_path:
 
 
 def test_read_batches_raise_when_the_download_fails_midway(tmp_path: Path) -> None:
-    part = tmp_path / "f.part"
     body = b"".join(b'{"id": "%d"}\n' % i for i in range(2000))
-    write(part, body[:20_000], "wb")
-    feed = DownloadFeed()
-    feed.publish(part, 20_000)  # enough for the read-ahead: three batches and more
+    _, feed = published(tmp_path, body[:20_000])  # enough for the read-ahead: three batches and more
     batches = read_batches(feed, batch_bytes=4096)
     assert next(batches).first_line == 1  # read while the download goes on
     feed.fail(ConnectionError("reset"))
