@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gladly_assets.load import warehouse as warehouse_module
 from gladly_assets.load.jsonl import parse_chunk
@@ -340,3 +342,59 @@ def test_the_connection_keeps_its_own_insertion_order_setting(warehouse):
     warehouse.conn = connection
     assert insertion_order(warehouse) is True
     assert rows(warehouse, "id") == [("a",), ("b",)]
+
+
+# A job: (hours after T0, job id's letter, [(id, value), ...] in file order).
+_JOBS = st.lists(
+    st.tuples(
+        st.integers(0, 2),
+        st.sampled_from("ab"),
+        st.lists(st.tuples(st.sampled_from(["k1", "k2", "k3", "k4"]), st.integers(0, 99)), min_size=1, max_size=6),
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(_JOBS)
+def test_any_order_of_jobs_keeps_the_newest_version_of_each_id(jobs):
+    """Whatever jobs arrive, late, repeated or tied in time: each id holds the value of its
+    newest version, ordered by (updatedAt, job id), the file's last line of it within a job;
+    each job's counts say what it did."""
+    connection = duckdb.connect()
+    warehouse = Warehouse(connection)
+    newest: dict[str, tuple[tuple[int, str], int]] = {}  # id -> (version, value)
+    for hours, letter, lines in jobs:
+        job_id = f"j{hours}{letter}"
+        # The same job id always carries the same updatedAt: a repeated job is the same job.
+        version = (hours, job_id)
+        in_file = dict(lines)  # the last line of an id wins
+        expected = {"inserted": 0, "updated": 0, "unchanged": 0}
+        for key, value in in_file.items():
+            if key not in newest:
+                expected["inserted"] += 1
+            elif newest[key][0] >= version:
+                expected["unchanged"] += 1
+                continue
+            else:
+                expected["updated"] += 1
+            newest[key] = (version, value)
+        result = apply(warehouse, job_id, hours, *(json.dumps({"id": key, "n": value}) for key, value in lines))
+        assert {name: getattr(result, name) for name in expected} == expected
+    stored = connection.execute(
+        f'SELECT id, n, _job_id FROM "{warehouse.catalog}".gladly.customers ORDER BY id'
+    ).fetchall()
+    assert stored == [(key, value, version[1]) for key, (version, value) in sorted(newest.items())]
+    connection.close()
+
+
+def test_key_problems_count_null_and_repeated_ids_exactly(warehouse):
+    apply(warehouse, "j1", 1, '{"id":"a"}', '{"id":"b"}')
+    assert warehouse.key_problems("customers") == (0, 0)
+    # Rows written behind the merge's back, as another tool might.
+    warehouse.conn.execute(
+        f"INSERT INTO {qualified('customers')} (id, _job_id, _job_updated_at) "
+        "VALUES ('a', 'x', now()), ('a', 'x', now()), ('b', 'x', now()), (NULL, 'x', now())"
+    )
+    assert warehouse.key_problems("customers") == (1, 3)
