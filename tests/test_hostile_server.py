@@ -206,7 +206,8 @@ def test_a_short_body_closed_cleanly_is_retried(
     log = requests_to(simulator, f"/files/{ITEMS}")
     assert [r.complete for r in log] == [False, False, True]
     assert [r.status for r in log] == ([200, 206, 206] if ranges else [200, 200, 200])
-    assert sum(r.bytes_sent for r in log) == (len(body) if ranges else len(body) * 2)
+    # Each short body is half the file, rounded down; the whole file comes last.
+    assert sum(r.bytes_sent for r in log) == (len(body) if ranges else 2 * (len(body) // 2) + len(body))
 
 
 def test_a_short_body_from_a_server_without_ranges_is_fetched_whole_again(tmp_path: Path) -> None:
