@@ -393,8 +393,48 @@ def test_key_problems_count_null_and_repeated_ids_exactly(warehouse):
     apply(warehouse, "j1", 1, '{"id":"a"}', '{"id":"b"}')
     assert warehouse.key_problems("customers") == (0, 0)
     # Rows written behind the merge's back, as another tool might.
-    warehouse.conn.execute(
-        f"INSERT INTO {qualified('customers')} (id, _job_id, _job_updated_at) "
-        "VALUES ('a', 'x', now()), ('a', 'x', now()), ('b', 'x', now()), (NULL, 'x', now())"
-    )
-    assert warehouse.key_problems("customers") == (1, 3)
+    insert = f"INSERT INTO {qualified('customers')} (id, _job_id, _job_updated_at) VALUES (?, 'x', now())"
+    warehouse.conn.execute(insert, [None])
+    assert warehouse.key_problems("customers") == (1, 0)
+    warehouse.conn.execute(insert, ["a"])  # with the null id, as many distinct hashes as rows
+    assert warehouse.key_problems("customers") == (1, 1)
+    for key in ("a", "b", None):
+        warehouse.conn.execute(insert, [key])
+    assert warehouse.key_problems("customers") == (2, 3)
+
+
+class StatementRecorder:
+    """The connection, noting the statements run through it."""
+
+    def __init__(self, connection):
+        self.connection, self.statements = connection, []
+
+    def execute(self, sql, *args):
+        self.statements.append(sql)
+        return self.connection.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.connection, name)
+
+
+@pytest.mark.parametrize(
+    ("commit_bytes", "row_group", "inserts", "commits"),
+    [
+        (10**9, 4, 1, 0),  # a small file: every batch in one INSERT
+        (1, 4, 3, 1),  # past the commit size every batch goes in; one commit, on the boundary after row 4
+        (1, 1000, 3, 0),  # wide rows, no boundary reached: each batch goes in as it comes
+    ],
+)
+def test_batches_wait_for_one_insert_but_never_past_a_stage_commit(
+    warehouse, monkeypatch, commit_bytes, row_group, inserts, commits
+):
+    monkeypatch.setattr(warehouse_module, "STAGE_COMMIT_BYTES", commit_bytes)
+    monkeypatch.setattr(warehouse_module, "ROW_GROUP_ROWS", row_group)
+    recorder = warehouse.conn = StatementRecorder(warehouse.conn)
+    chunks = [b'{"id":"a"}\n{"id":"b"}\n', b'{"id":"c"}\n{"id":"d"}\n', b'{"id":"e"}\n{"id":"f"}\n']
+    batches = [parse_chunk(chunk, 2 * number + 1) for number, chunk in enumerate(chunks)]
+    result = warehouse.apply_job(CUSTOMERS, "j1", T0, batches)
+    stage_inserts = [sql for sql in recorder.statements if sql.startswith('INSERT INTO "gladly".gladly."_load_')]
+    assert (len(stage_inserts), recorder.statements.count("COMMIT; BEGIN TRANSACTION")) == (inserts, commits)
+    assert result.inserted == 6
+    assert rows(warehouse, "id") == [(key,) for key in "abcdef"]

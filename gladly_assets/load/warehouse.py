@@ -214,7 +214,9 @@ class Warehouse:
         null_ids, repeated = _row(
             self.conn,
             f"SELECT count(*) FILTER (WHERE {PRIMARY_KEY} IS NULL), "
-            f"count({PRIMARY_KEY}) - count(DISTINCT hash({PRIMARY_KEY})) FROM {ref}",
+            # hash(NULL) is a value: null ids are left out of the hashes as they are of count(id).
+            f"count({PRIMARY_KEY}) - count(DISTINCT hash({PRIMARY_KEY})) FILTER (WHERE {PRIMARY_KEY} IS NOT NULL) "
+            f"FROM {ref}",
         )
         if repeated:
             repeated = _scalar(self.conn, f"SELECT count({PRIMARY_KEY}) - count(DISTINCT {PRIMARY_KEY}) FROM {ref}")
@@ -314,16 +316,20 @@ class Warehouse:
                     load.columns = self._evolve(stage, rows.incoming, load, load.columns, rows.frame)
                     pending.add(rows)
                 uncommitted += batch.byte_count
-                # Commit the stage on a row-group boundary (see STAGE_COMMIT_BYTES), the rows
-                # past it kept for the next transaction.
-                to_commit = pending.rows - (load.rows % ROW_GROUP_ROWS)
-                if uncommitted >= STAGE_COMMIT_BYTES and to_commit > 0:
+                if uncommitted >= STAGE_COMMIT_BYTES:
+                    # Commit the stage on a row-group boundary (see STAGE_COMMIT_BYTES), the rows
+                    # past it kept for the next transaction. Without a boundary yet (wide rows),
+                    # the rows go in uncommitted: DuckDB's memory limit holds them, not Python.
+                    to_commit = pending.rows - (load.rows % ROW_GROUP_ROWS)
                     with timings.measure("insert"):
-                        self._insert(stage, pending.take(to_commit), job_id, job_updated_at, load)
-                    # Only the stage is committed here; the table is untouched until the end.
-                    with timings.measure("commit"):
-                        self.conn.execute("COMMIT; BEGIN TRANSACTION")
-                    uncommitted = 0
+                        self._insert(
+                            stage, pending.take(to_commit if to_commit > 0 else None), job_id, job_updated_at, load
+                        )
+                    if to_commit > 0:
+                        # Only the stage is committed here; the table is untouched until the end.
+                        with timings.measure("commit"):
+                            self.conn.execute("COMMIT; BEGIN TRANSACTION")
+                        uncommitted = 0
                 rejected.extend(batch.rejected)
                 load.bytes_read += batch.byte_count
                 if on_batch:
