@@ -42,8 +42,8 @@ def id_is_unique(table: GladlyTable, metadata: Metadata, warehouse: Warehouse) -
         table.asset_key,
         ID_IS_UNIQUE,
         {"null_ids": null_ids, "duplicate_ids": duplicate_ids},
-        f"{table.qualified_name} has {null_ids} row(s) without id and {duplicate_ids} duplicated "
-        "id(s); run the asset with full_refresh to rebuild it.",
+        f"{table.qualified_name} has {null_ids} row(s) without id and {duplicate_ids} row(s) repeating "
+        "another row's id; run the asset with full_refresh to rebuild it.",
     )
 
 

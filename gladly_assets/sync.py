@@ -41,6 +41,8 @@ _LOG_EVERY_SECONDS = 5.0
 # A file of more than one parse batch takes a while to load: the log says when its load starts.
 _ANNOUNCED_FILE_BYTES = DEFAULT_BATCH_BYTES
 _JOIN_POLL_SECONDS = 0.1
+# A cancelled download ends within moments (its socket is shut); past this, the run stops anyway.
+_LAST_JOIN_SECONDS = 5.0
 _PREVIEW_ROWS = 5
 _PREVIEW_COLUMNS = 10
 
@@ -231,7 +233,8 @@ class TableSync:
         with download:
             feed = download.feed
             if feed.wait_readable():
-                if feed.expected is None or feed.expected >= _ANNOUNCED_FILE_BYTES:
+                # A file of unknown size says nothing here: its progress lines tell its size.
+                if feed.expected is not None and feed.expected >= _ANNOUNCED_FILE_BYTES:
                     self.log.info(f"{where}: loading {table.file_name} as it downloads")
                 # Interrupted: the download failed (its error is raised below) or started again.
                 with suppress(DownloadInterrupted):
@@ -361,8 +364,16 @@ class _BackgroundDownload:
             if self._thread.is_alive():
                 self.feed.cancel()
             self.join()
+        except KeyboardInterrupt:
+            # Interrupted again while waiting: a last, bounded wait for the cancelled download.
+            self.feed.cancel()
+            self._thread.join(_LAST_JOIN_SECONDS)
+            raise
         finally:
             self.feed.close()
+        if error is not None and self.error is not None and self.error is not error:
+            # The load's error is raised; the download's would otherwise go unsaid.
+            error.add_note(f"the download failed too: {type(self.error).__name__}: {printable(self.error, 300)}")
 
     def join(self) -> None:
         # In short waits: an interrupt in the main thread is handled at once.

@@ -8,6 +8,7 @@ import base64
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from datetime import timedelta
@@ -284,3 +285,33 @@ def test_an_interrupt_during_the_download_stops_it_and_changes_nothing(
     assert new_threads(threads - {interrupter}) == []
     (record,) = requests_to(sim, f"{job['id']}/files/{ITEMS.file_name}")
     assert not record.complete and not sim.faults.release.is_set()
+
+
+def test_when_the_load_fails_after_the_download_did_both_errors_are_told(
+    sim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = Items(sim, tmp_path / "w.duckdb")
+    items.synced()
+    read_batches = gladly_assets.sync.read_batches
+    taken = threading.Event()
+
+    def failing(source: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        for batch in read_batches(source, batch_bytes=BATCH):
+            yield batch
+            taken.set()
+            # The download is refused meanwhile (bounded wait); then the load fails on its own.
+            deadline = time.monotonic() + WAIT
+            while not source.ended and time.monotonic() < deadline:
+                time.sleep(0.01)
+            raise ValueError("the load failed")
+
+    monkeypatch.setattr(gladly_assets.sync, "read_batches", failing)
+    new_job(sim, **_echo(sim))
+    released = release_when(sim, taken)
+    with opened(items.db) as warehouse:
+        before = rows(warehouse)
+        with pytest.raises(ValueError, match="the load failed") as raised:
+            items.sync(warehouse)
+        assert rows(warehouse) == before
+    assert released() == {"result": {"held": True, "loaded while held": True}}
+    assert any("the download failed too: GladlyEchoedCredentials" in note for note in raised.value.__notes__)
