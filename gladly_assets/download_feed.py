@@ -137,6 +137,11 @@ class DownloadFeed:
     def error(self) -> BaseException | None:
         return self._error
 
+    @property
+    def size(self) -> int | None:
+        """The file's size once the download finished."""
+        return self._size
+
     def cancel(self) -> None:
         """Ask the download to stop; it then fails with ``DownloadCancelled``."""
         with self._changed:

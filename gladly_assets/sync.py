@@ -240,17 +240,16 @@ class TableSync:
                 with suppress(DownloadInterrupted):
                     result = self._load(job, feed, feed.expected, target, where)
             download.join()
-        if download.error is not None:
-            if isinstance(download.error, GladlyJobExpired):
+        error, size, downloaded = download.feed.error, download.feed.size, download.ended
+        if error is not None:
+            if isinstance(error, GladlyJobExpired):
                 self.log.warning(
-                    f"{where}: {printable(download.error, 500)}; its rows are lost unless Gladly support "
-                    "regenerates the export"
+                    f"{where}: {printable(error, 500)}; its rows are lost unless Gladly support regenerates the export"
                 )
                 self.outcome.expired.append(job)
                 return False
-            raise download.error
-        assert download.size is not None and download.ended is not None
-        size, downloaded = download.size, download.ended
+            raise error
+        assert size is not None and downloaded is not None
         self.outcome.bytes_downloaded += size
         if result is None:
             self.log.info(
@@ -338,19 +337,15 @@ class _BackgroundDownload:
         on_progress: Callable[[int, int | None], None],
         name: str,
     ) -> None:
-        self.feed = DownloadFeed(on_progress)
-        self.size: int | None = None
-        self.error: BaseException | None = None
+        self.feed = DownloadFeed(on_progress)  # it also keeps how the download ended
         self.ended: float | None = None  # time.monotonic() when the download ended
         self._thread = threading.Thread(target=self._run, args=(gladly, job, file_name, path), name=name, daemon=True)
 
     def _run(self, gladly: GladlyResource, job: ExportJob, file_name: str, path: Path) -> None:
         # download_file tells the feed how it ended; a subclass's override may not.
         try:
-            self.size = gladly.download_file(job, file_name, path, on_progress=self.feed)
-            self.feed.finish(path, self.size)
+            self.feed.finish(path, gladly.download_file(job, file_name, path, on_progress=self.feed))
         except BaseException as error:
-            self.error = error
             self.feed.fail(error)
         finally:
             self.ended = time.monotonic()
@@ -371,9 +366,10 @@ class _BackgroundDownload:
             raise
         finally:
             self.feed.close()
-        if error is not None and self.error is not None and self.error is not error:
+        failed = self.feed.error
+        if error is not None and failed is not None and failed is not error:
             # The load's error is raised; the download's would otherwise go unsaid.
-            error.add_note(f"the download failed too: {type(self.error).__name__}: {printable(self.error, 300)}")
+            error.add_note(f"the download failed too: {type(failed).__name__}: {printable(failed, 300)}")
 
     def join(self) -> None:
         # In short waits: an interrupt in the main thread is handled at once.

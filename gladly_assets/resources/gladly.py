@@ -140,8 +140,7 @@ class _Publication:
         if end <= self.published:
             return
         if self.head_ok is None and end >= _SNIFF_BYTES:
-            with open(self.part, "rb") as source:
-                self.head_ok = not_jsonl(source.read(_SNIFF_BYTES)) is None
+            self.head_ok = not_jsonl(_head(self.part)) is None
         if self.head_ok:
             self.feed.publish(self.part, end)
             self.published = end
@@ -831,8 +830,7 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             raise GladlyResponseError(f"{what} answered a body that cannot be decoded: {error}") from None
 
     def _check_jsonl_head(self, what: str, part: Path) -> None:
-        with open(part, "rb") as source:
-            head = source.read(_SNIFF_BYTES)
+        head = _head(part)
         problem = not_jsonl(head)
         if problem:
             raise GladlyNotJsonl(
@@ -979,6 +977,12 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             return self.redact(str(error))
         text = str(error)
         return self.redact(f"{type(error).__name__}: {text}" if text else type(error).__name__)
+
+
+def _head(part: Path) -> bytes:
+    """The first bytes of a body, as much as the JSONL check reads."""
+    with open(part, "rb") as source:
+        return source.read(_SNIFF_BYTES)
 
 
 def _no_progress(done: int, total: int | None) -> None:
