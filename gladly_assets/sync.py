@@ -283,7 +283,8 @@ class TableSync:
         self, job: ExportJob, source: Path | DownloadFeed, size: int | None, target: str | None, where: str
     ) -> JobResult:
         # Closed here, not left to the garbage collector: its parse threads end with the load.
-        with closing(read_batches(source)) as batches:
+        known = self.warehouse.known_keys(self.table, target)
+        with closing(read_batches(source, known=known)) as batches:
             return self.warehouse.apply_job(
                 self.table,
                 job.id,

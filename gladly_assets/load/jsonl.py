@@ -2,7 +2,8 @@
 
 The file is cut into batches of whole lines (about ``batch_bytes`` each) so that
 memory stays flat whatever the file's size. Each batch's schema is inferred
-from every line of the batch, never from its first rows; the warehouse unions
+from every line of the batch, never from its first rows, unless every line is
+checked to hold only keys the table knows (``known_keys``); the warehouse unions
 the batches' schemas, so a field that appears only in the last line still
 lands. Top-level objects and arrays come back as JSON text: they are stored as
 DuckDB JSON, and keys that come and go inside them never change the schema.
@@ -50,6 +51,7 @@ from typing import Any, cast
 import polars as pl
 
 from gladly_assets.download_feed import DownloadFeed
+from gladly_assets.load.known_keys import KnownKeys
 from gladly_assets.tables import PRIMARY_KEY
 
 # 16 MiB of JSONL makes a frame of about 13 MiB (conversation items, Polars' estimated
@@ -90,15 +92,16 @@ def read_batches(
     source: Path | DownloadFeed,
     batch_bytes: int = DEFAULT_BATCH_BYTES,
     workers: int = PARSE_WORKERS,
+    known: KnownKeys | None = None,
 ) -> Generator[Batch, None, None]:
     """Yield the file's batches in order; up to ``workers`` are parsed at once, also
     while the caller handles the batch yielded last. ``source``: a complete file, or one
     still downloading, read as its bytes arrive (``DownloadInterrupted`` if the download
-    fails or starts the file again)."""
+    fails or starts the file again). ``known``: keys whose batches need no inference."""
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jsonl") as pool:
         in_flight: list[Future[Batch]] = []
         for first_line, line_count, chunk in _line_aligned_chunks(source, batch_bytes):
-            in_flight.append(pool.submit(parse_chunk, chunk, first_line, line_count))
+            in_flight.append(pool.submit(parse_chunk, chunk, first_line, line_count, known))
             # Bounded read-ahead: the batch the caller holds, and `workers` more. With one
             # fewer, a single worker parses while the caller inserts, and a core idles.
             if len(in_flight) > workers:
@@ -135,8 +138,9 @@ def _line_count(chunk: bytes) -> int:
     return chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
 
 
-def parse_chunk(chunk: bytes, first_line: int, line_count: int | None = None) -> Batch:
+def parse_chunk(chunk: bytes, first_line: int, line_count: int | None = None, known: KnownKeys | None = None) -> Batch:
     """Parse whole lines with Polars; fall back to line by line for chunks Polars refuses.
+    Polars infers the chunk's schema, unless its lines hold only ``known`` keys.
 
     The fallback handles bad lines (rejected), objects without a usable id, values
     whose types Polars cannot reconcile within one chunk (a list here, an object
@@ -144,7 +148,8 @@ def parse_chunk(chunk: bytes, first_line: int, line_count: int | None = None) ->
     """
     started = time.perf_counter()
     line_count = _line_count(chunk) if line_count is None else line_count
-    parsed = _parse_with_polars(chunk)
+    newlines = line_count - (0 if chunk.endswith(b"\n") else 1)
+    parsed = _parse_with_polars(chunk, known, newlines)
     if parsed is not None:
         frame, json_columns = parsed
         batch = Batch(frame, first_line, line_count, len(chunk), [], json_columns)
@@ -228,7 +233,9 @@ def _has_lone_surrogate(surrogate_escapes: Iterable[re.Match[bytes]]) -> bool:
     return high_ends_at is not None
 
 
-def _parse_with_polars(data: bytes) -> tuple[pl.DataFrame, frozenset[str]] | None:
+def _parse_with_polars(
+    data: bytes, known: KnownKeys | None, newlines: int
+) -> tuple[pl.DataFrame, frozenset[str]] | None:
     """The chunk as a frame and its JSON columns; None if Polars cannot take it whole."""
     escaped = _Escapes(data)
     swapped = escaped.search(_BACKSLASH_ESCAPE) is not None
@@ -241,10 +248,18 @@ def _parse_with_polars(data: bytes) -> tuple[pl.DataFrame, frozenset[str]] | Non
     if escaped.search(_QUOTE_OR_BREAK_IN_KEY) or _has_lone_surrogate(escaped.finditer(_SURROGATE_ESCAPE)):
         return None
     try:
-        inferred = pl.scan_ndjson(data, infer_schema_length=None).collect_schema()
-        if PRIMARY_KEY not in inferred or inferred[PRIMARY_KEY].is_nested():
-            return None
-        schema = {name: _read_as(dtype) for name, dtype in inferred.items()}
+        fitting = known.fitting(data, newlines) if known is not None else None
+        if fitting is not None:
+            schema, json_columns = fitting.schema(), set(fitting.json)
+        else:
+            inferred = pl.scan_ndjson(data, infer_schema_length=None).collect_schema()
+            if PRIMARY_KEY not in inferred or inferred[PRIMARY_KEY].is_nested():
+                return None
+            if known is not None:
+                known.learn(inferred)
+            schema = {name: _read_as(dtype) for name, dtype in inferred.items()}
+            # Nested values, and numbers kept as their JSON text (see _read_as), are JSON columns.
+            json_columns = {name for name, dtype in inferred.items() if name != PRIMARY_KEY and schema[name] != dtype}
         schema[PRIMARY_KEY] = pl.String()  # ids are text even if a file sends a number
         frame = pl.read_ndjson(data, schema=schema)
         ids = frame[PRIMARY_KEY]
@@ -255,11 +270,10 @@ def _parse_with_polars(data: bytes) -> tuple[pl.DataFrame, frozenset[str]] | Non
         inexact = [name for name, dtype in schema.items() if dtype == pl.Float64 and not _exact_doubles(frame[name])]
         if inexact:  # rare: read those columns again as the numbers' text
             schema.update(dict.fromkeys(inexact, pl.String()))
+            json_columns.update(inexact)
             frame = pl.read_ndjson(data, schema=schema)
     except (pl.exceptions.PolarsError, OSError):
         return None
-    # Nested values, and numbers kept as their JSON text (see _read_as), are JSON columns.
-    json_columns = [name for name, dtype in inferred.items() if name != PRIMARY_KEY and schema[name] != dtype]
     # Each character Polars wrote raw into the JSON text -> how JSON escapes it.
     escapes = {_PLACEHOLDER: "\\\\"} if swapped else {}
     for escape in {match.group() for match in escaped.finditer(_CONTROL_ESCAPE)}:
@@ -276,7 +290,7 @@ def _parse_with_polars(data: bytes) -> tuple[pl.DataFrame, frozenset[str]] | Non
     frame = frame.with_columns(repairs)
     if swapped:
         frame = frame.rename(lambda name: name.replace(_PLACEHOLDER, "\\"))
-        json_columns = [name.replace(_PLACEHOLDER, "\\") for name in json_columns]
+        json_columns = {name.replace(_PLACEHOLDER, "\\") for name in json_columns}
     return frame, frozenset(json_columns)
 
 

@@ -34,9 +34,10 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from gladly_assets.load.column_names import ORDINAL_COLUMN, ColumnNames
+from gladly_assets.load.column_names import ORDINAL_COLUMN, ColumnNames, key_of
 from gladly_assets.load.duckdb_sql import quote, session_setting, transaction
 from gladly_assets.load.jsonl import Batch, RejectedLine
+from gladly_assets.load.known_keys import KnownKeys
 from gladly_assets.load.timings import StepTimings
 from gladly_assets.report_schema import (
     FETCHED_AT_COLUMN,
@@ -132,6 +133,15 @@ def _as_text(value: str, kind: str) -> str:
     )
 
 
+def _declared_columns(table: GladlyTable) -> dict[str, str]:
+    """The table's declared key columns and their types (the job columns are the loader's)."""
+    return {
+        column: "JSON" if column in table.json_fields else "VARCHAR"
+        for column, _ in table.columns
+        if column not in (JOB_ID_COLUMN, JOB_UPDATED_AT_COLUMN)
+    }
+
+
 def _row(conn: duckdb.DuckDBPyConnection, sql: str, parameters: list[Any] | None = None) -> tuple[Any, ...]:
     """The one row of a query that always returns exactly one (an aggregate)."""
     row = conn.execute(sql, parameters).fetchone()
@@ -204,6 +214,16 @@ class Warehouse:
         )
         names = [column[0] for column in result.description]
         return pl.DataFrame(result.fetchall(), schema=names, orient="row", infer_schema_length=None)
+
+    def known_keys(self, table: GladlyTable, into: str | None = None) -> KnownKeys:
+        """The keys a load of ``table`` (into ``into``) reads without inference: its text and
+        JSON columns, or the declared ones if it has none yet."""
+        columns = self.columns(into or table.name) or _declared_columns(table)
+        keys = {key_of(column): kind for column, kind in columns.items()}
+        return KnownKeys(
+            text=[key for key, kind in keys.items() if key is not None and kind == "VARCHAR"],
+            json=[key for key, kind in keys.items() if key is not None and kind == "JSON"],
+        )
 
     def key_problems(self, table_name: str) -> tuple[int, int]:
         """(rows with a null id, rows beyond the first of each id)."""
@@ -386,11 +406,7 @@ class Warehouse:
 
     def _create(self, name: str, table: GladlyTable) -> dict[str, str]:
         """Create the table with its declared columns; returns its columns."""
-        declared = ", ".join(
-            f"{quote(column)} {'JSON' if column in table.json_fields else 'VARCHAR'}"
-            for column, _ in table.columns
-            if column not in (JOB_ID_COLUMN, JOB_UPDATED_AT_COLUMN)
-        )
+        declared = ", ".join(f"{quote(column)} {kind}" for column, kind in _declared_columns(table).items())
         self.conn.execute(
             f"CREATE TABLE {self._table_ref(name)} ({declared}, "
             f"{JOB_ID_COLUMN} VARCHAR NOT NULL, {JOB_UPDATED_AT_COLUMN} TIMESTAMPTZ NOT NULL)"
@@ -759,13 +775,19 @@ class _Pending:
         self.rows = 0
 
     def takes(self, rows: _Rows) -> bool:
-        return not self.frames or (rows.incoming == self.incoming and rows.frame.schema == self.frames[0].schema)
+        # Batches inferred and batches read with the known keys list the same columns in other orders.
+        return not self.frames or (
+            rows.incoming == self.incoming and dict(rows.frame.schema) == dict(self.frames[0].schema)
+        )
 
     def add(self, rows: _Rows) -> None:
-        if not self.frames:
+        frame = rows.frame
+        if self.frames:  # in the first frame's column order, as concat needs
+            frame = pl.DataFrame([frame.get_column(name) for name in self.frames[0].columns])
+        else:
             self.incoming = rows.incoming
-        self.frames.append(rows.frame)
-        self.rows += rows.frame.height
+        self.frames.append(frame)
+        self.rows += frame.height
 
     def take(self, count: int | None = None) -> _Rows | None:
         """The first ``count`` rows (all by default) as one frame; the rest stay pending."""

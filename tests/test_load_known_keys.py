@@ -1,0 +1,263 @@
+"""The known-keys check: which batches may skip schema inference, and that skipping it never
+changes what a batch becomes.
+
+Table-driven cases for the check itself (lines it must vouch for, lines it must not), and a
+property test that any batch parses to the same rows, values and column kinds with known keys
+as with inference, whatever the keys known.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from gladly_assets.load.jsonl import Batch, parse_chunk, read_batches
+from gladly_assets.load.known_keys import MAX_CHECKED_DEPTH, MAX_KNOWN_KEYS, KnownKeys
+from gladly_assets.load.warehouse import Warehouse
+from gladly_assets.tables import TABLES_BY_NAME
+
+
+def known() -> KnownKeys:
+    return KnownKeys(text=["id", "name", "timestamp"], json=["content", "initiator"])
+
+
+def fits(*lines: str | bytes, keys: KnownKeys | None = None) -> bool:
+    data = b"".join((line.encode() if isinstance(line, str) else line) + b"\n" for line in lines)
+    return (keys or known()).fitting(data, data.count(b"\n")) is not None
+
+
+def deep(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+VOUCHED = {
+    "compact": '{"id":"a","name":"Ann","content":{"type":"NOTE","body":"hi"}}',
+    "spaced as JSON allows": ' { "id" : "a" ,\t"name":\t"Ann" , "content" : [ 1 , {"x": null} ] } ',
+    "null values": '{"id":"a","name":null,"content":null,"initiator":null}',
+    "keys in any order": '{"content":{},"timestamp":"t","id":"a"}',
+    "only the id": '{"id":"a"}',
+    "an empty object (rejected later, for its missing id)": "{}",
+    "a blank line": "   ",
+    "an unknown key inside a nested value": '{"id":"a","content":{"secret":1,"deeper":{"other":[true]}}}',
+    "a key-like text inside a string": '{"id":"a","name":"\\",\\"evil\\":\\"1"}',
+    "brackets inside strings": '{"id":"a","content":{"t":"}}]]{{"},"name":"]["}',
+    "escaped backslashes before a quote": '{"id":"a\\\\","name":"b\\\\\\"c"}',
+    "unicode and escapes": '{"id":"é😀","name":"\\u00e9\\n\\t"}',
+    "nesting at the checked depth": '{"id":"a","content":' + deep(MAX_CHECKED_DEPTH) + "}",
+    "a repeated known key": '{"id":"a","name":"x","name":"y"}',
+}
+
+NOT_VOUCHED = {
+    "an unknown top-level key": '{"id":"a","sessionId":"s"}',
+    "an unknown key after a nested value": '{"id":"a","content":{"x":{"y":[1]}},"other":1}',
+    "a number in a text key": '{"id":"a","name":1}',
+    "a boolean in a text key": '{"id":"a","name":true}',
+    "an object in a text key": '{"id":"a","name":{"first":"Ann"}}',
+    "a number id": '{"id":2}',
+    "a string in a JSON key": '{"id":"a","content":"text"}',
+    "a number in a JSON key": '{"id":"a","content":3}',
+    "a known key spelled with an escape": '{"\\u0069d":"a"}',
+    "a key differing in case": '{"id":"a","Name":"x"}',
+    "two objects on one line": '{"id":"a"}{"id":"b"}',
+    "an object then a stray bracket": '{"id":"a","content":{}}}',
+    "an array line": '[{"id":"a"}]',
+    "a scalar line": '"a"',
+    "nesting deeper than checked": '{"id":"a","content":' + deep(MAX_CHECKED_DEPTH + 1) + "}",
+    "an unterminated string hiding a key": '{"id":"a","name":"x\\","other":"y"}',
+    "a key with a trailing space": '{"id ":"a"}',
+}
+
+
+@pytest.mark.parametrize("line", VOUCHED.values(), ids=VOUCHED.keys())
+def test_lines_holding_only_known_keys_of_their_kind_are_vouched_for(line):
+    assert fits(line)
+
+
+@pytest.mark.parametrize("line", NOT_VOUCHED.values(), ids=NOT_VOUCHED.keys())
+def test_a_line_that_may_hold_anything_else_is_not(line):
+    assert not fits(line)
+    # One such line refuses its whole batch, wherever it is.
+    assert not fits(VOUCHED["compact"], line, VOUCHED["null values"])
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (b'\xef\xbb\xbf{"id":"a"}\n', "a byte-order mark"),
+        (b'{"id":"a"}\r\n{"id":"b"}\r\n', "CRLF line breaks (the CSV reader would drop the CRs)"),
+        (b'{"id":"a","name":"\x1f"}\n', "the byte the lines are cut on"),
+        (b'{"id":"a","name":"\xff"}\n', "bytes that are not UTF-8"),
+        (b'{"id":"a"}\r{"id":"b","other":1}\n', "a carriage return alone"),
+    ],
+)
+def test_bytes_the_line_reader_cannot_pass_through_whole_are_not_vouched_for(data, why):
+    assert known().fitting(data, data.count(b"\n")) is None, why
+
+
+def test_a_batch_without_a_final_newline_is_checked_to_its_last_byte():
+    data = b'{"id":"a"}\n{"id":"b","other":1}'
+    assert known().fitting(data, data.count(b"\n")) is None
+    assert known().fitting(b'{"id":"a"}\n{"id":"b"}', 1) is not None
+
+
+def test_keys_that_need_escapes_in_json_are_never_known():
+    keys = KnownKeys(text=['q"uote', "back\\slash", "tab\tkey", "plain"], json=["id"])
+    assert keys.shape.text == {"plain", "id"}  # the id is always text
+    assert keys.shape.json == frozenset()
+
+
+def test_keys_that_look_like_regex_syntax_match_only_themselves():
+    keys = KnownKeys(text=["a.b", "x*", "(?i)y", "[z]", "^$", "é ü"])
+    assert fits('{"id":"1","a.b":"v","x*":"v","(?i)y":"v","[z]":"v","^$":"v","é ü":"v"}', keys=keys)
+    for other in ("aXb", "xx", "Y", "z", ""):
+        assert not fits(json.dumps({"id": "1", other: "v"}), keys=keys), other
+
+
+def test_too_many_keys_turn_the_check_off():
+    assert KnownKeys(text=[f"k{n}" for n in range(MAX_KNOWN_KEYS)]).shape.pattern is None
+    assert not fits('{"id":"a"}', keys=KnownKeys(text=[f"k{n}" for n in range(MAX_KNOWN_KEYS)]))
+
+
+def test_an_inferred_batch_teaches_its_text_and_nested_keys():
+    keys = known()
+    first = b'{"id":"a","sessionId":"s","extra":{"k":1},"count":3,"flag":true,"gone":null}\n'
+    assert keys.fitting(first, 1) is None
+    parse_chunk(first, 1, known=keys)
+    assert {"sessionId"} <= keys.shape.text and {"extra"} <= keys.shape.json
+    assert not {"count", "flag", "gone"} & (keys.shape.text | keys.shape.json)
+    assert keys.fitting(b'{"id":"b","sessionId":null,"extra":[2]}\n', 1) is not None
+    # A key seen with another kind changes kind.
+    parse_chunk(b'{"id":"c","sessionId":{"nested":1}}\n', 1, known=keys)
+    assert "sessionId" in keys.shape.json and "sessionId" not in keys.shape.text
+
+
+def test_the_warehouse_knows_a_new_tables_declared_columns_then_its_own():
+    items = TABLES_BY_NAME["conversation_items"]
+    with duckdb.connect() as connection:
+        warehouse = Warehouse(connection)
+        keys = warehouse.known_keys(items).shape
+        assert keys.text == {"id", "conversationId", "customerId", "timestamp"}
+        assert keys.json == {"initiator", "responder", "content"}
+        line = b'{"id":"a","sessionId":"s","timestamp":5,"count":5,"rowid":"r","_job_id":"j","content":1}\n'
+        warehouse.apply_job(items, "job1", datetime(2026, 11, 1, tzinfo=UTC), [parse_chunk(line, 1)])
+        keys = warehouse.known_keys(items).shape
+        # New text keys are known, also those stored under other names; a declared text
+        # column stays text whatever it holds, a JSON one JSON; a BIGINT column is neither.
+        assert keys.text == {"id", "conversationId", "customerId", "timestamp", "sessionId", "rowid", "_job_id"}
+        assert keys.json == {"initiator", "responder", "content"}
+
+
+# --- the property: with known keys or not, the same batch --------------------------------
+
+PLAIN_KEYS = ["name", "Name", "content", "x", "é", "_job_id", "rowid", "a b"]
+OTHER_KEYS = ['q"uote', "back\\slash", "tab\tkey"]
+TRICKY_TEXT = ['"name":"x"', "}{][", "\\", '\\"', "\x00", "😀", "\u2028", "null", "", "{", "\uffff"]
+
+texts = st.text(max_size=5) | st.sampled_from(TRICKY_TEXT)
+scalars = st.none() | texts | st.integers(-5, 5) | st.booleans() | st.sampled_from([1.5, 2**53, 2**64])
+nested = st.recursive(
+    st.lists(scalars, max_size=3)
+    | st.dictionaries(st.sampled_from(PLAIN_KEYS + OTHER_KEYS) | texts, scalars, max_size=3),
+    lambda inner: (
+        st.lists(inner | scalars, max_size=3)
+        | st.dictionaries(st.sampled_from(PLAIN_KEYS) | texts, inner | scalars, max_size=3)
+    ),
+    max_leaves=6,
+)
+# Mostly the kinds the fast path takes (text, objects and arrays, null), sometimes others.
+values = st.one_of(texts, texts, st.none(), nested, nested, scalars)
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> tuple[bytes, KnownKeys]:
+    lines = []
+    for _ in range(draw(st.integers(1, 8))):
+        pairs = [("id", draw(st.sampled_from(["a", "b", "é", "x\\y"]) | st.sampled_from([2, None])))]
+        pairs += draw(st.lists(st.tuples(st.sampled_from(PLAIN_KEYS + OTHER_KEYS), values), max_size=4))
+        draw(st.randoms()).shuffle(pairs)
+        ensure_ascii = draw(st.booleans())
+        items = [
+            f"{json.dumps(key, ensure_ascii=ensure_ascii)}:{json.dumps(v, ensure_ascii=ensure_ascii)}"
+            for key, v in pairs
+        ]
+        lines.append("{" + draw(st.sampled_from([",", " , "])).join(items) + "}")
+    if draw(st.booleans()):
+        lines.insert(draw(st.integers(0, len(lines))), draw(st.sampled_from(["", "  ", "not json", "[1]"])))
+    kinds = {key: draw(st.sampled_from(["text", "json", "unknown"])) for key in PLAIN_KEYS + OTHER_KEYS}
+    keys = KnownKeys(
+        text=[key for key, kind in kinds.items() if kind == "text"],
+        json=[key for key, kind in kinds.items() if kind == "json"],
+    )
+    return "\n".join(lines).encode() + draw(st.sampled_from([b"\n", b""])), keys
+
+
+def as_stored(batch: Batch) -> tuple[dict[str, Any], list[tuple[int, str]]]:
+    """What the warehouse takes from a batch: columns holding a value (others get no column),
+    by name, with their type, whether JSON, and values; and the rejected lines."""
+    columns = {
+        name: (batch.frame[name].dtype, name in batch.json_columns, batch.frame[name].to_list())
+        for name in batch.frame.columns
+        if batch.frame[name].null_count() < batch.frame.height
+    }
+    return columns, [(line.line_number, line.error) for line in batch.rejected]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches())
+def test_known_keys_never_change_what_a_batch_becomes(case):
+    data, keys = case
+    newlines = data.count(b"\n")
+    event("vouched for" if keys.fitting(data, newlines) is not None else "inferred")
+    line_count = newlines + (0 if data.endswith(b"\n") else 1)
+    assert as_stored(parse_chunk(data, 1, line_count, known=keys)) == as_stored(parse_chunk(data, 1, line_count))
+
+
+def test_the_property_reaches_the_fast_path():
+    """The strategy above is not vacuous: a batch like those it draws is vouched for."""
+    keys = KnownKeys(text=["name", "é"], json=["content", "x"])
+    data = (
+        '{"id":"a","name":"\\"name\\":\\"x\\"","content":{"q\\"uote":["}{]["]},"x":[null, {"é": "\\\\"}]}\n'
+        '{"id":"é" , "é":null , "content":[]}\n'
+    ).encode()
+    assert keys.fitting(data, 2) is not None
+    frame = parse_chunk(data, 1, known=keys).frame
+    assert frame["name"].to_list() == ['"name":"x"', None]
+
+
+class CountingKeys(KnownKeys):
+    def __init__(self, **kinds: list[str]) -> None:
+        super().__init__(**kinds)
+        self.vouched = 0
+
+    def fitting(self, data: bytes, newlines: int) -> Any:
+        shape = super().fitting(data, newlines)
+        self.vouched += shape is not None
+        return shape
+
+
+def test_a_file_read_with_known_keys_gives_the_same_batches_and_learns_as_it_goes(tmp_path):
+    lines = [
+        {
+            "id": f"i{n}",
+            "name": f"n{n}",
+            "content": {"type": "NOTE", "n": n},
+            **({"sessionId": "s"} if n % 7 == 0 else {}),
+        }
+        for n in range(400)
+    ]
+    path = tmp_path / "items.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    keys = CountingKeys(text=["name"], json=["content"])
+    with_keys = list(read_batches(path, batch_bytes=2048, known=keys))
+    assert [as_stored(batch) for batch in with_keys] == [
+        as_stored(batch) for batch in read_batches(path, batch_bytes=2048)
+    ]
+    assert "sessionId" in keys.shape.text
+    # The batches parsed before sessionId was learned were inferred; most after it were not.
+    assert len(with_keys) // 2 < keys.vouched < len(with_keys)
