@@ -17,7 +17,7 @@ from gladly_assets.download_feed import (
     DownloadFeed,
     DownloadRestarted,
 )
-from gladly_assets.load.jsonl import read_batches
+from gladly_assets.load.jsonl import PARSE_WORKERS, QUEUED_BATCHES, read_batches
 
 WAIT = 30  # seconds: a bound on waits for threads, never reached when the code works
 
@@ -235,7 +235,9 @@ def test_read_batches_of_a_growing_file_are_those_of_the_complete_file(tmp_path:
 
 def test_read_batches_raise_when_the_download_fails_midway(tmp_path: Path) -> None:
     body = b"".join(b'{"id": "%d"}\n' % i for i in range(2000))
-    _, feed = published(tmp_path, body[:20_000])  # enough for the read-ahead: three batches and more
+    # Enough for the read-ahead (every batch parsed or queued, and the one yielded) and more.
+    ahead = (PARSE_WORKERS + QUEUED_BATCHES + 2) * 4096
+    _, feed = published(tmp_path, body[:ahead])
     batches = read_batches(feed, batch_bytes=4096)
     assert next(batches).first_line == 1  # read while the download goes on
     feed.fail(ConnectionError("reset"))

@@ -21,6 +21,7 @@ import pytest
 import gladly_assets.sync
 from gladly_assets.errors import GladlyEchoedCredentials, GladlyLimitExceeded
 from gladly_assets.export_jobs import parse_instant
+from gladly_assets.load.jsonl import PARSE_WORKERS, QUEUED_BATCHES
 from gladly_assets.load.warehouse import Warehouse
 from gladly_assets.resources import GladlyResource
 from gladly_assets.simulator import GladlySimulator
@@ -261,8 +262,9 @@ def test_an_interrupt_during_the_download_stops_it_and_changes_nothing(
     sim, items: Items, first_batch: threading.Event
 ) -> None:
     job = new_job(sim)  # never released
-    # Past three batches, short of four: once the first is taken, the reader waits for bytes.
-    sim.faults.hold_after_bytes = 3 * BATCH + BATCH // 2
+    # Past the batches read ahead of the first, short of one more: once the first is taken,
+    # the reader waits for bytes.
+    sim.faults.hold_after_bytes = (PARSE_WORKERS + QUEUED_BATCHES + 1) * BATCH + BATCH // 2
     main = threading.main_thread()
 
     def interrupt() -> None:

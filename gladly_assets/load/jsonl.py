@@ -59,6 +59,9 @@ from gladly_assets.tables import PRIMARY_KEY
 # memory (measured 5% less CPU than 8 MiB, and steadier than 32 MiB).
 DEFAULT_BATCH_BYTES = 16 * 1024 * 1024
 PARSE_WORKERS = 2
+# Batches cut and queued beyond those the workers parse: the caller's insert of a stage commit
+# (several batches) outlasts a parse, and without a queue the workers would idle through it.
+QUEUED_BATCHES = 2
 # Polars refuses lines nested deeper than this (the top-level object is level 1); the
 # line-by-line path applies the same limit so that both paths keep the same lines.
 MAX_DEPTH = 1024
@@ -102,9 +105,8 @@ def read_batches(
         in_flight: list[Future[Batch]] = []
         for first_line, line_count, chunk in _line_aligned_chunks(source, batch_bytes):
             in_flight.append(pool.submit(parse_chunk, chunk, first_line, line_count, known))
-            # Bounded read-ahead: the batch the caller holds, and `workers` more. With one
-            # fewer, a single worker parses while the caller inserts, and a core idles.
-            if len(in_flight) > workers:
+            # Bounded read-ahead: the batch the caller holds, and `workers + QUEUED_BATCHES` more.
+            if len(in_flight) > workers + QUEUED_BATCHES:
                 yield in_flight.pop(0).result()
         for future in in_flight:
             yield future.result()
