@@ -34,7 +34,8 @@ from .test_gladly_resource import requests_to
 
 ITEMS = TABLES_BY_NAME["conversation_items"]
 BATCH = 64 * 1024  # parse batches: a test file of about 1.2 MB has many
-HOLD = 400_000  # where the server holds a file back: past the first batches, before its end
+# Where the server holds a file back: past the batches read ahead of the first, before its end.
+HOLD = (PARSE_WORKERS + QUEUED_BATCHES + 2) * BATCH
 LOG = logging.getLogger("tests.sync_overlap")
 
 
