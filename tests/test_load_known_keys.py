@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -261,3 +262,18 @@ def test_a_file_read_with_known_keys_gives_the_same_batches_and_learns_as_it_goe
     assert "sessionId" in keys.shape.text
     # The batches parsed before sessionId was learned were inferred; most after it were not.
     assert len(with_keys) // 2 < keys.vouched < len(with_keys)
+
+
+def test_a_file_the_check_never_vouches_for_is_checked_a_few_times_only(tmp_path, monkeypatch):
+    path = tmp_path / "scores.jsonl"
+    path.write_text("".join(json.dumps({"id": f"i{n}", "name": "x", "score": n}) + "\n" for n in range(2000)))
+    checks = []
+    read_csv = pl.read_csv
+    monkeypatch.setattr(pl, "read_csv", lambda *args, **kwargs: checks.append(1) or read_csv(*args, **kwargs))
+    batches = list(read_batches(path, batch_bytes=1024, known=KnownKeys(text=["name"])))
+    assert len(batches) > 60
+    # Checked at the first batch, then after 1, 2, 4, ... batches inferred unchecked.
+    assert 3 <= len(checks) <= 10
+    assert [as_stored(batch) for batch in batches] == [
+        as_stored(batch) for batch in read_batches(path, batch_bytes=1024)
+    ]

@@ -34,6 +34,10 @@ from gladly_assets.tables import PRIMARY_KEY
 MAX_CHECKED_DEPTH = 32
 # Past this many keys the pattern grows costly to build and to run: inference instead.
 MAX_KNOWN_KEYS = 1000
+# After a check that fails, the next batches are inferred unchecked, twice as many after each
+# failure in a row, up to this many: a file the check never vouches for (a key of numbers in
+# every line, say) costs a few checks, not one per batch.
+MAX_UNCHECKED_BATCHES = 32
 # The lines reach Polars' regex engine as a one-column CSV cut on this byte, which JSON text
 # never holds raw (a batch holding it is simply inferred).
 _UNIT_SEPARATOR = "\x1f"
@@ -100,10 +104,27 @@ class KnownKeys:
     def __init__(self, text: Iterable[str] = (), json: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
         self.shape = KeyShape.of(text, json)  # replaced whole, never changed: threads read it unlocked
+        self._unchecked = 0  # batches still to infer without a check
+        self._after_failure = 1  # how many the next failed check leaves unchecked
 
     def fitting(self, data: bytes, newlines: int) -> KeyShape | None:
         """The known keys if every line of ``data`` (which holds ``newlines`` line breaks)
-        holds only them, each with a value of its kind; None if any line may not."""
+        holds only them, each with a value of its kind; None if any line may not, or if the
+        check is resting after failures."""
+        with self._lock:
+            if self._unchecked:
+                self._unchecked -= 1
+                return None
+        fitting = self._check(data, newlines)
+        with self._lock:
+            if fitting is None:
+                self._unchecked = self._after_failure
+                self._after_failure = min(2 * self._after_failure, MAX_UNCHECKED_BATCHES)
+            else:
+                self._after_failure = 1
+        return fitting
+
+    def _check(self, data: bytes, newlines: int) -> KeyShape | None:
         shape = self.shape
         if shape.pattern is None or _UNIT_SEPARATOR.encode() in data:
             return None
@@ -129,3 +150,4 @@ class KnownKeys:
             if text <= known.text and json <= known.json:
                 return
             self.shape = KeyShape.of((known.text - json) | text, (known.json - text) | json)
+            self._unchecked, self._after_failure = 0, 1  # new keys: the next batch may well fit
