@@ -85,7 +85,8 @@ class Batch:
     line_count: int
     byte_count: int
     rejected: list[RejectedLine] = field(default_factory=list)
-    # Columns holding JSON text: the values were objects or arrays in the file.
+    # Columns holding JSON text: their values were objects or arrays in the file (known JSON
+    # keys without a value may be listed too).
     json_columns: frozenset[str] = frozenset()
     parse_seconds: float = 0.0
 
@@ -97,7 +98,7 @@ def read_batches(
     known: KnownKeys | None = None,
 ) -> Generator[Batch, None, None]:
     """Yield the file's batches in order; up to ``workers`` are parsed at once, also
-    while the caller handles the batch yielded last. ``source``: a complete file, or one
+    while the caller handles the batch yielded last, and ``QUEUED_BATCHES`` more are cut ahead. ``source``: a complete file, or one
     still downloading, read as its bytes arrive (``DownloadInterrupted`` if the download
     fails or starts the file again). ``known``: keys whose batches need no inference."""
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jsonl") as pool:
@@ -149,8 +150,7 @@ def parse_chunk(chunk: bytes, first_line: int, line_count: int | None = None, kn
     """
     started = time.perf_counter()
     line_count = _line_count(chunk) if line_count is None else line_count
-    newlines = line_count - (0 if chunk.endswith(b"\n") else 1)
-    parsed = _parse_with_polars(chunk, known, newlines)
+    parsed = _parse_with_polars(chunk, known)
     if parsed is not None:
         frame, json_columns = parsed
         batch = Batch(frame, first_line, line_count, len(chunk), [], json_columns)
@@ -234,9 +234,7 @@ def _has_lone_surrogate(surrogate_escapes: Iterable[re.Match[bytes]]) -> bool:
     return high_ends_at is not None
 
 
-def _parse_with_polars(
-    data: bytes, known: KnownKeys | None, newlines: int
-) -> tuple[pl.DataFrame, frozenset[str]] | None:
+def _parse_with_polars(data: bytes, known: KnownKeys | None) -> tuple[pl.DataFrame, frozenset[str]] | None:
     """The chunk as a frame and its JSON columns; None if Polars cannot take it whole."""
     escaped = _Escapes(data)
     swapped = escaped.search(_BACKSLASH_ESCAPE) is not None
@@ -249,7 +247,7 @@ def _parse_with_polars(
     if escaped.search(_QUOTE_OR_BREAK_IN_KEY) or _has_lone_surrogate(escaped.finditer(_SURROGATE_ESCAPE)):
         return None
     try:
-        fitting = known.fitting(data, newlines) if known is not None else None
+        fitting = known.fitting(data) if known is not None else None
         if fitting is not None:
             schema, json_columns = fitting.schema(), set(fitting.json)
         else:

@@ -5,8 +5,8 @@ Polars spends about as long inferring a batch's schema from every line as readin
 Inference finds keys the table has not seen and values of kinds a column has not held. A batch
 whose every line is one object holding only known keys, each with a value of its known kind
 (a text key: a string; a JSON key: an object or an array; either: null) needs none: read
-with those keys as text, it gives the frame inference would (keys without a value get no
-column in the warehouse, either way).
+with those keys as text, it gives the columns and values inference would (keys without a
+value may come as all-null columns, which get no column in the warehouse either way).
 
 A regular expression checks every line, exactly. It follows strings and brackets as JSON
 nests them, so a key inside a nested value or a string is never taken for a top-level key.
@@ -38,10 +38,6 @@ MAX_KNOWN_KEYS = 1000
 # failure in a row, up to this many: a file the check never vouches for (a key of numbers in
 # every line, say) costs a few checks, not one per batch.
 MAX_UNCHECKED_BATCHES = 32
-# The lines reach Polars' regex engine as a one-column CSV cut on this byte, which JSON text
-# never holds raw (a batch holding it is simply inferred).
-_UNIT_SEPARATOR = "\x1f"
-
 _WHITESPACE = r"[ \t\r]*"  # JSON's whitespace; a line holds no \n
 _STRING = r'"(?:[^"\\]|\\.)*"'
 
@@ -56,8 +52,8 @@ def _nested_value(depth: int) -> str:
 
 
 def _literal(text: str) -> str:
-    """``text`` as a regex matching itself: anything but letters and digits as a hex escape,
-    which Rust's regex syntax (Polars') reads whatever the character."""
+    """``text`` as a regex matching itself: any character but those ``str.isalnum`` accepts as
+    a hex escape, which Rust's regex syntax (Polars') reads whatever the character."""
     return "".join(char if char.isalnum() else f"\\x{{{ord(char):x}}}" for char in text)
 
 
@@ -107,15 +103,14 @@ class KnownKeys:
         self._unchecked = 0  # batches still to infer without a check
         self._after_failure = 1  # how many the next failed check leaves unchecked
 
-    def fitting(self, data: bytes, newlines: int) -> KeyShape | None:
-        """The known keys if every line of ``data`` (which holds ``newlines`` line breaks)
-        holds only them, each with a value of its kind; None if any line may not, or if the
-        check is resting after failures."""
+    def fitting(self, data: bytes) -> KeyShape | None:
+        """The known keys if every line of ``data`` holds only them, each with a value of its
+        kind; None if any line may not, or if the check is resting after failures."""
         with self._lock:
             if self._unchecked:
                 self._unchecked -= 1
                 return None
-        fitting = self._check(data, newlines)
+        fitting = self._check(data)
         with self._lock:
             if fitting is None:
                 self._unchecked = self._after_failure
@@ -124,18 +119,13 @@ class KnownKeys:
                 self._after_failure = 1
         return fitting
 
-    def _check(self, data: bytes, newlines: int) -> KeyShape | None:
+    def _check(self, data: bytes) -> KeyShape | None:
         shape = self.shape
-        if shape.pattern is None or _UNIT_SEPARATOR.encode() in data:
+        if shape.pattern is None:
             return None
         try:
-            lines = pl.read_csv(
-                data, has_header=False, separator=_UNIT_SEPARATOR, quote_char=None, schema={"line": pl.String()}
-            )["line"]
-            # The CSV reader drops a byte-order mark and carriage returns before line breaks:
-            # only lines that reach the check whole, byte for byte, are vouched for.
-            if (lines.str.len_bytes().sum() or 0) + newlines != len(data):
-                return None
+            # Cut at the line breaks only: every byte of every line meets the pattern.
+            lines = pl.Series([data]).cast(pl.String).str.split("\n").explode()
             return shape if lines.str.contains(shape.pattern).all() else None
         except pl.exceptions.PolarsError:  # not UTF-8, or a pattern past the engine's limits
             return None

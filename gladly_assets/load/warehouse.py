@@ -449,12 +449,16 @@ class Warehouse:
         )
         for key in new_keys:
             load.names.assign(key)
-        columns = {key: load.names.assign(key) for key in kinds}
+        # The new keys last and in that order, whatever the frame's (inferred and known-key
+        # batches list their columns differently): _evolve adds their columns in this order.
+        new = set(new_keys)
+        ordered = [key for key in kinds if key not in new] + new_keys
+        columns = {key: load.names.assign(key) for key in ordered}
         # Series by name, not expressions: to pl.col a key like "*" or "^a$" is a pattern.
         ordinal = pl.int_range(load.rows, load.rows + frame.height, eager=True).alias(ORDINAL_COLUMN)
         load.rows += frame.height
-        renamed = pl.DataFrame([*(frame.get_column(key).alias(columns[key]) for key in kinds), ordinal])
-        return _Rows(renamed, {columns[key]: kind for key, kind in kinds.items()})
+        renamed = pl.DataFrame([*(frame.get_column(key).alias(columns[key]) for key in ordered), ordinal])
+        return _Rows(renamed, {columns[key]: kinds[key] for key in ordered})
 
     def _insert(self, dest: str, rows: _Rows | None, job_id: str, job_updated_at: datetime, load: _LoadState) -> None:
         """Insert staged rows in one statement."""
