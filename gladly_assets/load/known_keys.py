@@ -134,8 +134,9 @@ class KnownKeys:
     def learn(self, schema: Mapping[str, pl.DataType]) -> None:
         """Know the keys of an inferred batch: text columns as text, nested ones as JSON
         (a key's latest kind wins). Keys of other types stay as they were."""
-        text = {key for key, dtype in schema.items() if dtype == pl.String}
-        json = {key for key, dtype in schema.items() if dtype.is_nested()}
+        # Only keys the check can know: others would seem new at every batch.
+        text = {key for key, dtype in schema.items() if dtype == pl.String and _spelled_plainly(key)}
+        json = {key for key, dtype in schema.items() if dtype.is_nested() and _spelled_plainly(key)}
         with self._lock:
             known = self.shape
             if text <= known.text and json <= known.json:
