@@ -449,10 +449,15 @@ class Warehouse:
         )
         for key in new_keys:
             load.names.assign(key)
-        # The new keys last and in that order, whatever the frame's (inferred and known-key
-        # batches list their columns differently): _evolve adds their columns in this order.
+        # Known keys in the stage's column order, then the new ones in theirs (_evolve adds their
+        # columns in this order): inferred and known-key batches list their columns differently.
+        position = {name: index for index, name in enumerate(load.columns)}
         new = set(new_keys)
-        ordered = [key for key in kinds if key not in new] + new_keys
+        ordered = sorted(
+            (key for key in kinds if key not in new),
+            key=lambda key: position.get(load.names.assign(key), len(position)),
+        )
+        ordered += new_keys
         columns = {key: load.names.assign(key) for key in ordered}
         # Series by name, not expressions: to pl.col a key like "*" or "^a$" is a pattern.
         ordinal = pl.int_range(load.rows, load.rows + frame.height, eager=True).alias(ORDINAL_COLUMN)
@@ -779,19 +784,13 @@ class _Pending:
         self.rows = 0
 
     def takes(self, rows: _Rows) -> bool:
-        # Batches inferred and batches read with the known keys list the same columns in other orders.
-        return not self.frames or (
-            rows.incoming == self.incoming and dict(rows.frame.schema) == dict(self.frames[0].schema)
-        )
+        return not self.frames or (rows.incoming == self.incoming and rows.frame.schema == self.frames[0].schema)
 
     def add(self, rows: _Rows) -> None:
-        frame = rows.frame
-        if self.frames:  # in the first frame's column order, as concat needs
-            frame = pl.DataFrame([frame.get_column(name) for name in self.frames[0].columns])
-        else:
+        if not self.frames:
             self.incoming = rows.incoming
-        self.frames.append(frame)
-        self.rows += frame.height
+        self.frames.append(rows.frame)
+        self.rows += rows.frame.height
 
     def take(self, count: int | None = None) -> _Rows | None:
         """The first ``count`` rows (all by default) as one frame; the rest stay pending."""
