@@ -97,10 +97,11 @@ def read_batches(
     workers: int = PARSE_WORKERS,
     known: KnownKeys | None = None,
 ) -> Generator[Batch, None, None]:
-    """Yield the file's batches in order; up to ``workers`` are parsed at once, also
-    while the caller handles the batch yielded last, and ``QUEUED_BATCHES`` more are cut ahead. ``source``: a complete file, or one
-    still downloading, read as its bytes arrive (``DownloadInterrupted`` if the download
-    fails or starts the file again). ``known``: keys whose batches need no inference."""
+    """Yield the file's batches in order; up to ``workers`` are parsed at once, also while
+    the caller handles the batch yielded last, and ``QUEUED_BATCHES`` more are cut ahead.
+    ``source``: a complete file, or one still downloading, read as its bytes arrive
+    (``DownloadInterrupted`` if the download fails or starts the file again). ``known``: keys
+    whose batches need no inference."""
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jsonl") as pool:
         in_flight: list[Future[Batch]] = []
         for first_line, line_count, chunk in _line_aligned_chunks(source, batch_bytes):
@@ -247,18 +248,10 @@ def _parse_with_polars(data: bytes, known: KnownKeys | None) -> tuple[pl.DataFra
     if escaped.search(_QUOTE_OR_BREAK_IN_KEY) or _has_lone_surrogate(escaped.finditer(_SURROGATE_ESCAPE)):
         return None
     try:
-        fitting = known.fitting(data) if known is not None else None
-        if fitting is not None:
-            schema, json_columns = fitting.schema(), set(fitting.json)
-        else:
-            inferred = pl.scan_ndjson(data, infer_schema_length=None).collect_schema()
-            if PRIMARY_KEY not in inferred or inferred[PRIMARY_KEY].is_nested():
-                return None
-            if known is not None:
-                known.learn(inferred)
-            schema = {name: _read_as(dtype) for name, dtype in inferred.items()}
-            # Nested values, and numbers kept as their JSON text (see _read_as), are JSON columns.
-            json_columns = {name for name, dtype in inferred.items() if name != PRIMARY_KEY and schema[name] != dtype}
+        read_as = _schema(data, known)
+        if read_as is None:
+            return None
+        schema, json_columns = read_as
         schema[PRIMARY_KEY] = pl.String()  # ids are text even if a file sends a number
         frame = pl.read_ndjson(data, schema=schema)
         ids = frame[PRIMARY_KEY]
@@ -291,6 +284,22 @@ def _parse_with_polars(data: bytes, known: KnownKeys | None) -> tuple[pl.DataFra
         frame = frame.rename(lambda name: name.replace(_PLACEHOLDER, "\\"))
         json_columns = {name.replace(_PLACEHOLDER, "\\") for name in json_columns}
     return frame, frozenset(json_columns)
+
+
+def _schema(data: bytes, known: KnownKeys | None) -> tuple[dict[str, pl.DataType], set[str]] | None:
+    """How to read the chunk, and its JSON columns: the known keys if every line holds only
+    them, else every line's keys as inferred; None if the id is missing or nested."""
+    fitting = known.fitting(data) if known is not None else None
+    if fitting is not None:
+        return fitting.schema(), set(fitting.json)
+    inferred = pl.scan_ndjson(data, infer_schema_length=None).collect_schema()
+    if PRIMARY_KEY not in inferred or inferred[PRIMARY_KEY].is_nested():
+        return None
+    if known is not None:
+        known.learn(inferred)
+    schema = {name: _read_as(dtype) for name, dtype in inferred.items()}
+    # Nested values, and numbers kept as their JSON text (see _read_as), are JSON columns.
+    return schema, {name for name, dtype in inferred.items() if name != PRIMARY_KEY and schema[name] != dtype}
 
 
 def _read_as(dtype: pl.DataType) -> pl.DataType:

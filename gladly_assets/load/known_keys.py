@@ -134,12 +134,14 @@ class KnownKeys:
     def learn(self, schema: Mapping[str, pl.DataType]) -> None:
         """Know the keys of an inferred batch: text columns as text, nested ones as JSON
         (a key's latest kind wins). Keys of other types stay as they were."""
-        # Only keys the check can know: others would seem new at every batch.
-        text = {key for key, dtype in schema.items() if dtype == pl.String and _spelled_plainly(key)}
-        json = {key for key, dtype in schema.items() if dtype.is_nested() and _spelled_plainly(key)}
+        text = {key for key, dtype in schema.items() if dtype == pl.String}
+        json = {key for key, dtype in schema.items() if dtype.is_nested()}
         with self._lock:
             known = self.shape
-            if text <= known.text and json <= known.json:
+            learned = KeyShape.of((known.text - json) | text, (known.json - text) | json)
+            # Compared after KeyShape.of drops the keys the check cannot know: those would
+            # otherwise seem new at every batch.
+            if (learned.text, learned.json) == (known.text, known.json):
                 return
-            self.shape = KeyShape.of((known.text - json) | text, (known.json - text) | json)
+            self.shape = learned
             self._unchecked, self._after_failure = 0, 1  # new keys: the next batch may well fit

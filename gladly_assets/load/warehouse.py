@@ -449,16 +449,15 @@ class Warehouse:
         )
         for key in new_keys:
             load.names.assign(key)
+        columns = {key: load.names.assign(key) for key in kinds}
         # Known keys in the stage's column order, then the new ones in theirs (_evolve adds their
         # columns in this order): inferred and known-key batches list their columns differently.
         position = {name: index for index, name in enumerate(load.columns)}
         new = set(new_keys)
-        ordered = sorted(
-            (key for key in kinds if key not in new),
-            key=lambda key: position.get(load.names.assign(key), len(position)),
+        ordered = (
+            sorted((key for key in kinds if key not in new), key=lambda key: position.get(columns[key], len(position)))
+            + new_keys
         )
-        ordered += new_keys
-        columns = {key: load.names.assign(key) for key in ordered}
         # Series by name, not expressions: to pl.col a key like "*" or "^a$" is a pattern.
         ordinal = pl.int_range(load.rows, load.rows + frame.height, eager=True).alias(ORDINAL_COLUMN)
         load.rows += frame.height
