@@ -234,9 +234,10 @@ def test_read_batches_of_a_growing_file_are_those_of_the_complete_file(tmp_path:
 
 
 def test_read_batches_raise_when_the_download_fails_midway(tmp_path: Path) -> None:
-    body = b"".join(b'{"id": "%d"}\n' % i for i in range(2000))
     # Enough for the read-ahead (every batch parsed or queued, and the one yielded) and more.
     ahead = (PARSE_WORKERS + QUEUED_BATCHES + 2) * 4096
+    body = b"".join(b'{"id": "%d"}\n' % i for i in range(ahead // 4))
+    assert len(body) > ahead
     _, feed = published(tmp_path, body[:ahead])
     batches = read_batches(feed, batch_bytes=4096)
     assert next(batches).first_line == 1  # read while the download goes on

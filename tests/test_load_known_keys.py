@@ -95,6 +95,11 @@ def test_a_line_that_may_hold_anything_else_is_not(line):
         (b'{"id":"a"}\n{"id":"b","other":1}', False, "the last line, without its line break"),
         (b'{"id":"a"}\r\n{"id":"b"}\r\n', True, "CRLF line breaks"),
         (b'{"id":"a","name":"\x1f\x00"}\n', True, "raw control characters in a string"),
+        (b'{"id":"a"}\n\n  \n{"id":"b"}', True, "blank lines, and a last line without its break"),
+        (b"", True, "nothing at all"),
+        (b'{"id":"a","name":"x\ny"}\n', False, "a string across a line break"),
+        (b'{"id":"a","content":{"x":1,\n"y":2}}\n', False, "a nested value across a line break"),
+        (b'{"id":"a",\n"name":"x"}\n', False, "an object across a line break"),
     ],
 )
 def test_every_byte_of_every_line_meets_the_check(data, vouched, why):

@@ -36,6 +36,8 @@ ITEMS = TABLES_BY_NAME["conversation_items"]
 BATCH = 64 * 1024  # parse batches: a test file of about 1.2 MB has many
 # Where the server holds a file back: past the batches read ahead of the first, before its end.
 HOLD = (PARSE_WORKERS + QUEUED_BATCHES + 2) * BATCH
+# The breaks and limits the tests below set (700,000 bytes and up) must fall past HOLD.
+assert HOLD < 600_000
 LOG = logging.getLogger("tests.sync_overlap")
 
 
