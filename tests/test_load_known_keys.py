@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from gladly_assets.load import jsonl
 from gladly_assets.load.jsonl import Batch, parse_chunk, read_batches
 from gladly_assets.load.known_keys import MAX_CHECKED_DEPTH, MAX_KNOWN_KEYS, KnownKeys
 from gladly_assets.load.warehouse import Warehouse
@@ -308,3 +309,20 @@ def test_a_tables_columns_come_in_the_same_order_whichever_path_read_a_batch(tmp
     assert keys is not None and keys.vouched == 1
     # New columns in the order their keys first hold a value, ties in code-point order.
     assert orders[0] == orders[1] and orders[0][-2:] == ["k", "m"]
+
+
+@pytest.mark.parametrize("text", ["[VIP] Ann", "{draft}", "[]"])
+def test_text_that_looks_like_json_keeps_a_vouched_batch_on_the_fast_path(text, monkeypatch):
+    """The check saw every text value is a string, so a string starting like an object or an
+    array needs no line-by-line read when the batch's JSON text is repaired (here, a tab)."""
+    data = (
+        json.dumps({"id": "a", "name": text, "content": {"body": "tab\there"}}) + "\n" + json.dumps({"id": "b"}) + "\n"
+    ).encode()
+    inferred = as_stored(parse_chunk(data, 1))
+
+    def no_fallback(*args: Any) -> Batch:
+        raise AssertionError("the batch was read line by line")
+
+    monkeypatch.setattr(jsonl, "_parse_line_by_line", no_fallback)
+    assert known().fitting(data) is not None
+    assert as_stored(parse_chunk(data, 1, known=known())) == inferred

@@ -251,13 +251,13 @@ def _parse_with_polars(data: bytes, known: KnownKeys | None) -> tuple[pl.DataFra
         read_as = _schema(data, known)
         if read_as is None:
             return None
-        schema, json_columns = read_as
+        schema, json_columns, strings_checked = read_as.schema, read_as.json_columns, read_as.strings_checked
         schema[PRIMARY_KEY] = pl.String()  # ids are text even if a file sends a number
         frame = pl.read_ndjson(data, schema=schema)
         ids = frame[PRIMARY_KEY]
         # Polars reads an object or array id beside text ids as its JSON text: rejected on
         # the exact path (as are null and empty ids), even if it may be a text id.
-        if ids.null_count() or (ids == "").any() or _looks_nested(ids).any():
+        if ids.null_count() or (ids == "").any() or (not strings_checked and _looks_nested(ids).any()):
             return None
         inexact = [name for name, dtype in schema.items() if dtype == pl.Float64 and not _exact_doubles(frame[name])]
         if inexact:  # rare: read those columns again as the numbers' text
@@ -273,7 +273,11 @@ def _parse_with_polars(data: bytes, known: KnownKeys | None) -> tuple[pl.DataFra
         if char not in "\n\r":
             escapes[char] = json.dumps(char)[1:-1]
     text_columns = [name for name, dtype in schema.items() if dtype == pl.String and name not in json_columns]
-    if (escapes or swapped) and any(_looks_nested(frame[name]).any() for name in text_columns if name != PRIMARY_KEY):
+    if (
+        (escapes or swapped)
+        and not strings_checked
+        and any(_looks_nested(frame[name]).any() for name in text_columns if name != PRIMARY_KEY)
+    ):
         return None  # text mixed with objects or arrays: which values to repair is unknown
     # Series by name, not expressions: to pl.col a key like "*" or "^a$" is a pattern.
     repairs = [_replace_each(frame.get_column(name), escapes) for name in json_columns] if escapes else []
@@ -286,12 +290,21 @@ def _parse_with_polars(data: bytes, known: KnownKeys | None) -> tuple[pl.DataFra
     return frame, frozenset(json_columns)
 
 
-def _schema(data: bytes, known: KnownKeys | None) -> tuple[dict[str, pl.DataType], set[str]] | None:
+@dataclass
+class _ReadAs:
+    schema: dict[str, pl.DataType]
+    json_columns: set[str]
+    # The known-key check saw every value of the text columns: strings or null, none an object
+    # or an array that Polars would write back as JSON text.
+    strings_checked: bool
+
+
+def _schema(data: bytes, known: KnownKeys | None) -> _ReadAs | None:
     """How to read the chunk, and its JSON columns: the known keys if every line holds only
     them, else every line's keys as inferred; None if the id is missing or nested."""
     fitting = known.fitting(data) if known is not None else None
     if fitting is not None:
-        return fitting.schema(), set(fitting.json)
+        return _ReadAs(fitting.schema(), set(fitting.json), strings_checked=True)
     inferred = pl.scan_ndjson(data, infer_schema_length=None).collect_schema()
     if PRIMARY_KEY not in inferred or inferred[PRIMARY_KEY].is_nested():
         return None
@@ -299,7 +312,9 @@ def _schema(data: bytes, known: KnownKeys | None) -> tuple[dict[str, pl.DataType
         known.learn(inferred)
     schema = {name: _read_as(dtype) for name, dtype in inferred.items()}
     # Nested values, and numbers kept as their JSON text (see _read_as), are JSON columns.
-    return schema, {name for name, dtype in inferred.items() if name != PRIMARY_KEY and schema[name] != dtype}
+    json_columns = {name for name, dtype in inferred.items() if name != PRIMARY_KEY and schema[name] != dtype}
+    # A text column may hold objects or arrays beside strings (Polars types it by the mix).
+    return _ReadAs(schema, json_columns, strings_checked=False)
 
 
 def _read_as(dtype: pl.DataType) -> pl.DataType:
