@@ -3,9 +3,9 @@
 - ``Watchdog``: a deadline for a whole attempt. httpx's timeouts count per read, so a
   server sending a byte every few seconds would hold a request for ever; the watchdog
   shuts the attempt's socket down when its time is up.
-- ``Body``: a response body as pieces of at most ``INFLATE_PIECE`` bytes, decompressing
+- ``Body``: a response body as pieces of at most ``PIECE`` bytes, decompressing
   gzip/deflate itself so that a small bomb never expands in one go, and counting the
-  bytes on the wire and decoded.
+  bytes on the wire and decoded. ``read_in_bigger_pieces`` lets httpcore read that much.
 - ``not_jsonl``: why the start of a file is not a JSONL export (an HTML page, a JSON
   array or error object), or None.
 """
@@ -21,9 +21,10 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
+import httpcore
 import httpx
 
-INFLATE_PIECE = 1 << 20
+PIECE = 1 << 20
 # Media types a file may come as besides the JSON family (which includes x-ndjson, jsonl,
 # and +json): plain text, generic bytes (object stores), or none. A proxy's text/html page,
 # XML, images and the like are refused.
@@ -88,6 +89,19 @@ def _shut(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
+def read_in_bigger_pieces() -> None:
+    """Have httpcore read a body up to ``PIECE`` bytes at a time, not 64 KiB.
+
+    Each read passes through httpcore, h11 and httpx in Python: over an export file of
+    hundreds of MB, 64 KiB reads cost much more CPU than 1 MiB ones, and take the GIL
+    the load's parse threads share that many more times. httpcore has no setting for it, so its
+    class attribute is raised, for the whole process; larger reads change nothing else (a read
+    returns what has arrived, however small)."""
+    connection = httpcore.HTTP11Connection
+    if getattr(connection, "READ_NUM_BYTES", PIECE) < PIECE:
+        connection.READ_NUM_BYTES = PIECE
+
+
 class UndecodableBody(ValueError):
     """The body's Content-Encoding is unknown, or its compressed stream is broken."""
 
@@ -131,14 +145,14 @@ class Body:
     def _inflate(self, data: bytes) -> Iterator[bytes]:
         assert self._inflater is not None and self._wbits is not None
         while True:
-            piece = self._inflater.decompress(data, INFLATE_PIECE)
+            piece = self._inflater.decompress(data, PIECE)
             data = self._inflater.unconsumed_tail
             if self._inflater.eof and self._inflater.unused_data[:2] == b"\x1f\x8b":  # another gzip member
                 data, self._inflater = self._inflater.unused_data, zlib.decompressobj(self._wbits)
             if piece:
                 self.decoded += len(piece)
                 yield piece
-            if not data and len(piece) < INFLATE_PIECE:
+            if not data and len(piece) < PIECE:
                 return
 
 

@@ -69,6 +69,7 @@ from gladly_assets.resources.bodies import (
     file_type_refused,
     not_jsonl,
     read_head,
+    read_in_bigger_pieces,
 )
 from gladly_assets.resources.organization import api_root as organization_api_root
 from gladly_assets.resources.organization import check_domain
@@ -377,6 +378,7 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             if self._client is None or self._client.is_closed:  # closed: by a copy's teardown
                 self.api_root  # noqa: B018 - validates organization, domain and base_url
                 self._check_settings()
+                read_in_bigger_pieces()
                 self._client = httpx.Client(
                     auth=httpx.BasicAuth(self.agent_email, self.api_token),
                     # Only encodings bodies.Body decodes itself in bounded pieces (httpx would also offer
@@ -778,8 +780,8 @@ class GladlyResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 echoes.resume(out.read(offset - out.tell()))
             out.seek(offset)
             out.truncate()
-            # Chunks as read from the socket (httpcore reads at most 64 KiB at a time): nothing
-            # received is held back, so a break loses no bytes already sent.
+            # Chunks as read from the socket (at most bodies.PIECE at a time): nothing received is
+            # held back, so a break loses no bytes already sent.
             try:
                 for chunk in body:
                     out.write(chunk)
