@@ -314,10 +314,10 @@ def test_a_tables_columns_come_in_the_same_order_whichever_path_read_a_batch(tmp
 @pytest.mark.parametrize("text", ["[VIP] Ann", "{draft}", "[]"])
 def test_text_that_looks_like_json_keeps_a_vouched_batch_on_the_fast_path(text, monkeypatch):
     """The check saw every text value is a string, so a string starting like an object or an
-    array needs no line-by-line read when the batch's JSON text is repaired (here, a tab)."""
-    data = (
-        json.dumps({"id": "a", "name": text, "content": {"body": "tab\there"}}) + "\n" + json.dumps({"id": "b"}) + "\n"
-    ).encode()
+    array (a name, or an id) needs no line-by-line read when the batch's JSON text is repaired
+    (here, a tab)."""
+    lines = [{"id": "a", "name": text, "content": {"body": "tab\there"}}, {"id": text}]
+    data = "".join(json.dumps(line) + "\n" for line in lines).encode()
     inferred = as_stored(parse_chunk(data, 1))
 
     def no_fallback(*args: Any) -> Batch:

@@ -251,13 +251,13 @@ def _parse_with_polars(data: bytes, known: KnownKeys | None) -> tuple[pl.DataFra
         read_as = _schema(data, known)
         if read_as is None:
             return None
-        schema, json_columns, strings_checked = read_as.schema, read_as.json_columns, read_as.strings_checked
+        schema, json_columns = read_as.schema, read_as.json_columns
         schema[PRIMARY_KEY] = pl.String()  # ids are text even if a file sends a number
         frame = pl.read_ndjson(data, schema=schema)
         ids = frame[PRIMARY_KEY]
         # Polars reads an object or array id beside text ids as its JSON text: rejected on
         # the exact path (as are null and empty ids), even if it may be a text id.
-        if ids.null_count() or (ids == "").any() or (not strings_checked and _looks_nested(ids).any()):
+        if ids.null_count() or (ids == "").any() or (not read_as.strings_checked and _looks_nested(ids).any()):
             return None
         inexact = [name for name, dtype in schema.items() if dtype == pl.Float64 and not _exact_doubles(frame[name])]
         if inexact:  # rare: read those columns again as the numbers' text
@@ -275,7 +275,7 @@ def _parse_with_polars(data: bytes, known: KnownKeys | None) -> tuple[pl.DataFra
     text_columns = [name for name, dtype in schema.items() if dtype == pl.String and name not in json_columns]
     if (
         (escapes or swapped)
-        and not strings_checked
+        and not read_as.strings_checked
         and any(_looks_nested(frame[name]).any() for name in text_columns if name != PRIMARY_KEY)
     ):
         return None  # text mixed with objects or arrays: which values to repair is unknown
