@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 from dagster_duckdb import DuckDBResource
 
+from gladly_assets.gc_scope import existing_objects_frozen
 from gladly_assets.load.connect import connect
 
 # DuckDB's own default (80% of RAM) lets it keep every block it wrote cached, so the
@@ -28,7 +29,9 @@ def open_warehouse(resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnecti
     """A connection to the resource's file (its folder made), closed on leaving.
 
     Not ``resource.get_connection()``: that retries a file that will never open for about
-    100 s; ``load.connect`` fails at once naming the cause (a lock, a corrupt file...)."""
+    100 s; ``load.connect`` fails at once naming the cause (a lock, a corrupt file...).
+    An asset's work happens while its warehouse is open, so the garbage collector skips the
+    objects the process held before (see ``existing_objects_frozen``) until it closes."""
     Path(resource.database).parent.mkdir(parents=True, exist_ok=True)
-    with closing(connect(resource.database, resource.connection_config)) as connection:
+    with existing_objects_frozen(), closing(connect(resource.database, resource.connection_config)) as connection:
         yield connection
