@@ -57,14 +57,15 @@ def test_an_error_in_the_block_still_hands_the_objects_back():
 def test_a_freeze_made_by_the_process_itself_is_left_as_it_is():
     gc.freeze()
     frozen = gc.get_freeze_count()
+    # Frozen objects still go when their last reference does, so the count can only fall.
     with existing_objects_frozen():
         made = Node()
-        assert gc.get_freeze_count() == frozen
+        assert 0 < gc.get_freeze_count() <= frozen
         held = weakref.ref(made)
         del made
         gc.collect()
         assert held() is None
-    assert gc.get_freeze_count() == frozen
+    assert 0 < gc.get_freeze_count() <= frozen
 
 
 def test_an_asset_works_with_the_earlier_objects_frozen(tmp_path):
