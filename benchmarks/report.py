@@ -54,6 +54,15 @@ def steps_line(who: str, steps: dict[str, float]) -> str:
     return f"    {who} time: " + ", ".join(f"{step} {seconds:.2f} s" for step, seconds in steps.items())
 
 
+def runs_lines(results: dict[str, dict], names: dict[str, str]) -> list[str]:
+    """Every run's seconds of the contenders that ran more than once (``--repeat``)."""
+    return [
+        f"    {name} runs (fastest shown): " + ", ".join(f"{s:.2f}" for s in runs) + " s"
+        for key, name in names.items()
+        if len(runs := results.get(key, {}).get("runs", [])) > 1
+    ]
+
+
 def report(args, results: Results, errors: list[str]) -> list[tuple[str, str, bool]]:
     """Print the report; returns the targets as (target, value, met)."""
     out: list[str] = []
@@ -110,10 +119,7 @@ def _initial(args, results: Results, targets: list) -> list[str]:
         out.append(steps_line("gladly-assets (from its materialization metadata)", gladly["breakdown"]))
     if initial.get(DLT, {}).get("breakdown"):
         out.append(steps_line("dlt", initial[DLT]["breakdown"]))
-    for key in LABELS:
-        runs = initial.get(key, {}).get("runs", [])
-        if len(runs) > 1:
-            out.append(f"    {key} runs (fastest shown): " + ", ".join(f"{s:.2f}" for s in runs) + " s")
+    out += runs_lines(initial, {key: key for key in LABELS})
     for key in (DUCKDB_EVERY_LINE, DUCKDB_DECLARED):
         if key in initial:
             out.append(f"    gladly-assets vs {LABELS[key]}: {gladly['seconds'] / initial[key]['seconds']:.2f}x")
@@ -156,6 +162,7 @@ def _incremental(results: Results, targets: list) -> list[str]:
     gladly = results.incremental[GLADLY]
     if gladly.get("breakdown"):
         out.append(steps_line("gladly-assets (from its materialization metadata)", gladly["breakdown"]))
+    out += runs_lines(results.incremental, INCREMENTAL_LABELS)
     for name, meta in gladly.get("metadata", {}).items():
         out.append(
             f"    gladly-assets {name}: {meta.get('rows_inserted') or 0:,} inserted, "
