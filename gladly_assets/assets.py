@@ -117,6 +117,8 @@ def build_gladly_assets(
         with open_warehouse(duckdb) as connection:
             warehouse = Warehouse(connection)
             for table in tables:
+                if table not in selected and not checks[table.asset_key]:
+                    continue  # nothing to sync or check: its latest metadata is not needed
                 metadata = keys.latest_metadata(context.instance, table.asset_key)
                 materialized = None
                 if table in selected:
