@@ -35,6 +35,24 @@ def test_field_in_last_line_only_is_kept_even_across_batches(tmp_path):
     assert [b.first_line for b in batches] == sorted(b.first_line for b in batches)
 
 
+@given(bad_at=st.sets(st.integers(0, 599), max_size=12), batch_bytes=st.sampled_from([256, 1024, 4096]))
+def test_rejected_lines_keep_their_line_number_in_the_file_whatever_the_batches(tmp_path_factory, bad_at, batch_bytes):
+    lines = [
+        '{"id": "broken' if number in bad_at else json.dumps({"id": f"c{number}", "name": "x" * (number % 37)})
+        for number in range(600)
+    ]
+    path = write_lines(tmp_path_factory.mktemp("numbers") / "customers.jsonl", lines)
+
+    batches = list(read_batches(path, batch_bytes=batch_bytes))
+
+    assert [line.line_number for batch in batches for line in batch.rejected] == sorted(n + 1 for n in bad_at)
+    starts = [1]
+    for batch in batches[:-1]:
+        starts.append(starts[-1] + batch.line_count)
+    assert [batch.first_line for batch in batches] == starts
+    assert sum(batch.line_count for batch in batches) == len(lines)
+
+
 def test_nested_values_come_back_as_their_json_text():
     chunk = (
         b'{"id":"a","content":{"type":"EMAIL","to":["x@y"]},"ids":{"shopify":"1"}}\n'

@@ -44,7 +44,7 @@ import sys
 import time
 from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -102,23 +102,41 @@ def read_batches(
     ``source``: a complete file, or one still downloading, read as its bytes arrive
     (``DownloadInterrupted`` if the download fails or starts the file again). ``known``: keys
     whose batches need no inference."""
+    # Lines are counted in the workers: each batch is parsed as if it began the file, and
+    # its line numbers are moved to where it begins as it is handed over, in file order.
+    next_line = 1
+
+    def numbered(parsed: Future[Batch]) -> Batch:
+        nonlocal next_line
+        batch = _from_line(parsed.result(), next_line)
+        next_line += batch.line_count
+        return batch
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jsonl") as pool:
         in_flight: list[Future[Batch]] = []
-        for first_line, line_count, chunk in _line_aligned_chunks(source, batch_bytes):
-            in_flight.append(pool.submit(parse_chunk, chunk, first_line, line_count, known))
+        for chunk in _line_aligned_chunks(source, batch_bytes):
+            in_flight.append(pool.submit(parse_chunk, chunk, 1, None, known))
             # Bounded read-ahead: the batch the caller holds, and `workers + QUEUED_BATCHES` more.
             if len(in_flight) > workers + QUEUED_BATCHES:
-                yield in_flight.pop(0).result()
+                yield numbered(in_flight.pop(0))
         for future in in_flight:
-            yield future.result()
+            yield numbered(future)
 
 
-def _line_aligned_chunks(source: Path | DownloadFeed, batch_bytes: int) -> Iterator[tuple[int, int, bytes]]:
+def _from_line(batch: Batch, first_line: int) -> Batch:
+    """``batch``, parsed from line 1, moved to begin at line ``first_line`` of the file."""
+    if first_line != batch.first_line:
+        shift = first_line - batch.first_line
+        batch.first_line = first_line
+        batch.rejected = [replace(line, line_number=line.line_number + shift) for line in batch.rejected]
+    return batch
+
+
+def _line_aligned_chunks(source: Path | DownloadFeed, batch_bytes: int) -> Iterator[bytes]:
     """Cut the file into chunks of whole lines (the file's last line may lack its newline).
 
     Plain reads, not mmap: the mapped pages of a file read once would count in the
     process's memory until the end of the file."""
-    next_line = 1
     carry = b""
     with source.open() if isinstance(source, DownloadFeed) else source.open("rb") as handle:
         while True:
@@ -128,11 +146,11 @@ def _line_aligned_chunks(source: Path | DownloadFeed, batch_bytes: int) -> Itera
             if cut == 0 and not at_end:  # one line longer than a batch: keep reading
                 carry += block
                 continue
-            chunk, carry = carry + block[:cut], block[cut:]
+            # One copy at most: the block itself if it ends on a line break and nothing is carried.
+            chunk = block if not carry and cut == len(block) else b"".join((carry, memoryview(block)[:cut]))
+            carry = block[cut:]
             if chunk:
-                line_count = _line_count(chunk)
-                yield next_line, line_count, chunk
-                next_line += line_count
+                yield chunk
             if at_end:
                 return
 
