@@ -7,7 +7,7 @@ from unittest.mock import patch
 
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gladly_assets.load import jsonl
@@ -35,6 +35,7 @@ def test_field_in_last_line_only_is_kept_even_across_batches(tmp_path):
     assert [b.first_line for b in batches] == sorted(b.first_line for b in batches)
 
 
+@settings(max_examples=40, deadline=None)  # each example runs a thread pool over a file
 @given(bad_at=st.sets(st.integers(0, 599), max_size=12), batch_bytes=st.sampled_from([256, 1024, 4096]))
 def test_rejected_lines_keep_their_line_number_in_the_file_whatever_the_batches(tmp_path_factory, bad_at, batch_bytes):
     lines = [
