@@ -18,6 +18,7 @@ from gladly_assets import metadata_keys as keys
 from gladly_assets.checks import check_specs, evaluate_checks
 from gladly_assets.cursor import CLOCK_SKEW_ALLOWANCE, utc_now
 from gladly_assets.export_jobs import ExportJob
+from gladly_assets.load.jsonl import DEFAULT_MAX_LINE_BYTES
 from gladly_assets.load.warehouse import Warehouse
 from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.resources.warehouse import open_warehouse
@@ -41,6 +42,13 @@ class GladlySyncConfig(dg.Config):
         ge=0,
         description="A job whose updatedAt is further than this ahead of this machine's clock is not applied "
         "(nor does it move the cursor) until the clock passes it.",
+    )
+    max_line_bytes: int = Field(
+        default=DEFAULT_MAX_LINE_BYTES,
+        ge=1,
+        description="Longest line of an export file parsed, in bytes (a line is held whole in memory to be "
+        "parsed). A longer one is quarantined in gladly._rejected_lines with its first 64 KiB; to load it, "
+        "run with a larger value and full_refresh while Gladly still keeps its export.",
     )
 
 
@@ -166,7 +174,7 @@ def _sync(
         now,
         timedelta(seconds=config.clock_skew_seconds),
     )
-    sync = TableSync(table, plan, gladly, warehouse, context.log)
+    sync = TableSync(table, plan, gladly, warehouse, context.log, config.max_line_bytes)
     try:
         outcome = sync.run()
     except BaseException:

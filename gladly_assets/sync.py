@@ -29,7 +29,7 @@ from gladly_assets.declared_table import table_schema
 from gladly_assets.download_feed import DownloadFeed, DownloadInterrupted
 from gladly_assets.errors import GladlyJobExpired
 from gladly_assets.export_jobs import ExportJob
-from gladly_assets.load.jsonl import DEFAULT_BATCH_BYTES, read_batches
+from gladly_assets.load.jsonl import DEFAULT_BATCH_BYTES, DEFAULT_MAX_LINE_BYTES, read_batches
 from gladly_assets.load.timings import StepTimings
 from gladly_assets.load.warehouse import JobResult, Warehouse
 from gladly_assets.resources.gladly import GladlyResource
@@ -134,12 +134,14 @@ class TableSync:
         gladly: GladlyResource,
         warehouse: Warehouse,
         log: dg.DagsterLogManager | Any,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ):
         self.table = table
         self.plan = plan
         self.gladly = gladly
         self.warehouse = warehouse
         self.log = log
+        self.max_line_bytes = max_line_bytes
         self.outcome = SyncOutcome(plan, plan.start)
 
     def run(self) -> SyncOutcome:
@@ -284,7 +286,7 @@ class TableSync:
     ) -> JobResult:
         # Closed here, not left to the garbage collector: its parse threads end with the load.
         known = self.warehouse.known_keys(self.table, target)
-        with closing(read_batches(source, known=known)) as batches:
+        with closing(read_batches(source, known=known, max_line_bytes=self.max_line_bytes)) as batches:
             return self.warehouse.apply_job(
                 self.table,
                 job.id,

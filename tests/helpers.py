@@ -96,9 +96,12 @@ def materialize(
     gladly: GladlyResource | None = None,
     clock=None,
     tags=None,
+    config: dict | None = None,
     **resource_overrides,
 ) -> dg.ExecuteInJobResult:
-    """The real assets, judging future-dated jobs by the simulator's clock (default) or ``clock``."""
+    """The real assets, judging future-dated jobs by the simulator's clock (default) or ``clock``;
+    ``config``: more of the sync's run config."""
+    op_config = {**({"full_refresh": True} if full_refresh else {}), **(config or {})}
     return dg.materialize(
         [build_gladly_assets(clock=clock or sim.now)],
         instance=instance,
@@ -106,7 +109,7 @@ def materialize(
             "gladly": gladly or gladly_resource(sim, **resource_overrides),
             "duckdb": duckdb_resource(str(db)),
         },
-        run_config={"ops": {"gladly_tables": {"config": {"full_refresh": True}}}} if full_refresh else None,
+        run_config={"ops": {"gladly_tables": {"config": op_config}}} if op_config else None,
         selection=selection,
         raise_on_error=raise_on_error,
         tags=tags,

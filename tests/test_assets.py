@@ -17,11 +17,12 @@ from gladly_assets.cursor import Cursor
 from gladly_assets.export_jobs import parse_instant
 from gladly_assets.tables import TABLES, TABLES_BY_NAME
 
-from .helpers import assert_tables_match, column_types, down_on, materialize, table_rows
+from .helpers import assert_tables_match, column_types, down_on, expected_tables, materialize, table_rows
 
 pytestmark = pytest.mark.slow  # the assets, materialised on a Dagster instance
 
 CUSTOMERS = TABLES_BY_NAME["customers"]
+ITEMS = TABLES_BY_NAME["conversation_items"]
 
 
 @pytest.fixture
@@ -153,6 +154,13 @@ def test_rerunning_everything_changes_nothing(sim, instance, db, tmp_path):
     assert content_hash(db) == before
 
 
+def rejected_lines(db) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as connection:
+        return connection.execute(
+            "SELECT table_name, job_id, line_number, raw_line, error FROM gladly.gladly._rejected_lines"
+        ).fetchall()
+
+
 def test_malformed_lines_are_quarantined_counted_and_the_rest_loads(sim, instance, db):
     materialize(sim, instance, db)
     sim.advance(timedelta(hours=1))
@@ -162,14 +170,35 @@ def test_malformed_lines_are_quarantined_counted_and_the_rest_loads(sim, instanc
 
     metadata = instance.get_latest_materialization_event(CUSTOMERS.asset_key).asset_materialization.metadata
     assert metadata[keys.ROWS_REJECTED].value == 3
-    with duckdb.connect(str(db), read_only=True) as connection:
-        rejected = connection.execute(
-            "SELECT table_name, job_id, line_number, raw_line, error FROM gladly.gladly._rejected_lines"
-        ).fetchall()
+    rejected = rejected_lines(db)
     assert {(r[0], r[1]) for r in rejected} == {("customers", job["id"]), ("conversation_items", job["id"])}
     assert len(rejected) == 6
     for _, _, line_number, raw, error in rejected:
         assert raw and error and line_number >= 1
+    assert_tables_match(sim, db)
+
+
+def test_a_line_past_max_line_bytes_is_quarantined_and_a_larger_limit_with_full_refresh_loads_it(sim, instance, db):
+    materialize(sim, instance, db)
+    sim.advance(timedelta(hours=1))
+    huge = json.dumps({"id": "huge-item", "body": "x" * 200_000})
+    job = sim.complete_job(extra_lines={ITEMS.file_name: [huge.encode()]})
+
+    materialize(sim, instance, db, config={"max_line_bytes": 100_000})
+
+    metadata = instance.get_latest_materialization_event(ITEMS.asset_key).asset_materialization.metadata
+    assert metadata[keys.ROWS_REJECTED].value == 1
+    rejected = rejected_lines(db)
+    [(table_name, job_id, line_number, raw, error)] = rejected
+    assert (table_name, job_id) == (ITEMS.name, job["id"])
+    assert sim.file_bytes(job["id"], ITEMS.file_name).splitlines()[line_number - 1] == huge.encode()
+    assert raw == huge[: 64 * 1024]
+    assert "longer than max_line_bytes (100,000)" in error and "full_refresh" in error
+    assert "huge-item" not in table_rows(db, ITEMS)
+    assert set(table_rows(db, ITEMS)) == set(expected_tables(sim)[ITEMS.name]) - {"huge-item"}
+
+    materialize(sim, instance, db, full_refresh=True)
+
     assert_tables_match(sim, db)
 
 

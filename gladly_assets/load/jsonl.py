@@ -33,7 +33,9 @@ batch:
 Lines that are not a JSON object with an ``id`` (a scalar, not empty), are not
 UTF-8, hold half a UTF-16 surrogate pair or are nested deeper than
 ``MAX_DEPTH`` levels are split off as ``RejectedLine`` (with their line number
-and the reason) instead of failing the file or vanishing.
+and the reason) instead of failing the file or vanishing. So is a line longer
+than ``max_line_bytes``, read past without being held: only its first
+``OVERLONG_HEAD_BYTES`` are kept.
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ from gladly_assets.tables import PRIMARY_KEY
 DEFAULT_BATCH_BYTES = 8 * 1024 * 1024
 PARSE_WORKERS = 2
 QUEUED_BATCHES = 4
+# A line is held whole in memory to be parsed (its frame takes several times its size), so
+# a longer one is quarantined instead: a server can send one line of any length.
+DEFAULT_MAX_LINE_BYTES = 32 * 1024 * 1024
+# What the quarantine keeps of a line too long to hold.
+OVERLONG_HEAD_BYTES = 64 * 1024
 # Polars refuses lines nested deeper than this (the top-level object is level 1); the
 # line-by-line path applies the same limit so that both paths keep the same lines.
 MAX_DEPTH = 1024
@@ -96,12 +103,16 @@ def read_batches(
     batch_bytes: int = DEFAULT_BATCH_BYTES,
     workers: int = PARSE_WORKERS,
     known: KnownKeys | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Generator[Batch, None, None]:
     """Yield the file's batches in order; up to ``workers`` are parsed at once, also while
     the caller handles the batch yielded last, and ``QUEUED_BATCHES`` more are cut ahead.
     ``source``: a complete file, or one still downloading, read as its bytes arrive
     (``DownloadInterrupted`` if the download fails or starts the file again). ``known``: keys
-    whose batches need no inference."""
+    whose batches need no inference. A line longer than ``max_line_bytes`` (its line break
+    not counted) is rejected without being held in memory."""
+    if max_line_bytes < 1:
+        raise ValueError(f"max_line_bytes must be positive, not {max_line_bytes}")
     # Lines are counted in the workers: each batch is parsed as if it began the file, and
     # its line numbers are moved to where it begins as it is handed over, in file order.
     next_line = 1
@@ -112,10 +123,16 @@ def read_batches(
         next_line += batch.line_count
         return batch
 
+    # Batches no larger than the longest line allowed: every longer line then spans a cut,
+    # where its length is measured.
+    batch_bytes = min(batch_bytes, max_line_bytes)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jsonl") as pool:
         in_flight: list[Future[Batch]] = []
-        for chunk in _line_aligned_chunks(source, batch_bytes):
-            in_flight.append(pool.submit(parse_chunk, chunk, 1, None, known))
+        for piece in _line_aligned_chunks(source, batch_bytes, max_line_bytes):
+            if isinstance(piece, _OverlongLine):
+                in_flight.append(_done(_overlong_batch(piece, max_line_bytes)))
+            else:
+                in_flight.append(pool.submit(parse_chunk, piece, 1, None, known))
             # Bounded read-ahead: the batch the caller holds, and `workers + QUEUED_BATCHES` more.
             if len(in_flight) > workers + QUEUED_BATCHES:
                 yield numbered(in_flight.pop(0))
@@ -132,23 +149,90 @@ def _from_line(batch: Batch, first_line: int) -> Batch:
     return batch
 
 
-def _line_aligned_chunks(source: Path | DownloadFeed, batch_bytes: int) -> Iterator[bytes]:
-    """Cut the file into chunks of whole lines (the file's last line may lack its newline).
+@dataclass
+class _OverlongLine:
+    """A line longer than the limit, read past: its first bytes and its length."""
+
+    head: bytearray = field(default_factory=bytearray)  # its first OVERLONG_HEAD_BYTES
+    length: int = 0  # its line break not counted
+    line_break: bool = False  # the file's last line may lack one
+
+    @classmethod
+    def of(cls, pieces: Iterable[bytes]) -> _OverlongLine:
+        line = cls()
+        for piece in pieces:
+            line.add(piece)
+        return line
+
+    def add(self, piece: bytes | memoryview) -> None:
+        self.head += piece[: max(0, OVERLONG_HEAD_BYTES - len(self.head))]
+        self.length += len(piece)
+
+
+def _overlong_batch(line: _OverlongLine, max_line_bytes: int) -> Batch:
+    error = (
+        f"line of {line.length:,} bytes, longer than max_line_bytes ({max_line_bytes:,}): not parsed, and only "
+        f"its first {len(line.head):,} bytes are kept here. To load it, run the asset with a larger "
+        "max_line_bytes and full_refresh in its run config while Gladly still keeps this export."
+    )
+    raw = bytes(line.head).decode("utf-8", errors="replace")
+    return Batch(_empty_frame(), 1, 1, line.length + line.line_break, [RejectedLine(1, raw, error)])
+
+
+def _done(batch: Batch) -> Future[Batch]:
+    future: Future[Batch] = Future()
+    future.set_result(batch)
+    return future
+
+
+def _line_aligned_chunks(
+    source: Path | DownloadFeed, batch_bytes: int, max_line_bytes: int
+) -> Iterator[bytes | _OverlongLine]:
+    """Cut the file into chunks of whole lines (the file's last line may lack its newline),
+    and lines longer than ``max_line_bytes`` (never held whole: at most that many bytes
+    and one block are).
 
     Plain reads, not mmap: the mapped pages of a file read once would count in the
     process's memory until the end of the file."""
-    carry = b""
+    carried: list[bytes] = []  # the start of a line that goes on past the blocks read so far
+    carried_bytes = 0
+    overlong: _OverlongLine | None = None  # a line past the limit, being read past
     with source.open() if isinstance(source, DownloadFeed) else source.open("rb") as handle:
         while True:
             block = handle.read(batch_bytes)
             at_end = len(block) < batch_bytes  # a short read means the end of the file
+            if carried or overlong is not None:
+                # The line carried over ends at this block's first line break (or the file's end).
+                found = block.find(b"\n")
+                ends_at = found if found >= 0 else len(block) if at_end else None
+                if ends_at is None:  # not in this block either
+                    if overlong is not None:
+                        overlong.add(block)
+                        continue
+                    carried.append(block)
+                    carried_bytes += len(block)
+                    if carried_bytes > max_line_bytes:
+                        overlong = _OverlongLine.of(carried)
+                        carried, carried_bytes = [], 0
+                    continue
+                if overlong is None and carried_bytes + ends_at > max_line_bytes:
+                    overlong = _OverlongLine.of(carried)
+                    carried, carried_bytes = [], 0
+                if overlong is not None:
+                    overlong.add(memoryview(block)[:ends_at])
+                    overlong.line_break = found >= 0
+                    yield overlong
+                    overlong = None
+                    block = block[ends_at + 1 :]
             cut = len(block) if at_end else block.rfind(b"\n") + 1
-            if cut == 0 and not at_end:  # one line longer than a batch: keep reading
-                carry += block
+            if cut == 0 and not at_end:  # a line that goes on past this block
+                carried.append(block)
+                carried_bytes += len(block)
                 continue
             # One copy at most: the block itself if it ends on a line break and nothing is carried.
-            chunk = block if not carry and cut == len(block) else b"".join((carry, memoryview(block)[:cut]))
-            carry = block[cut:]
+            chunk = block if not carried and cut == len(block) else b"".join((*carried, memoryview(block)[:cut]))
+            carried = [block[cut:]] if cut < len(block) else []
+            carried_bytes = len(block) - cut
             if chunk:
                 yield chunk
             if at_end:
