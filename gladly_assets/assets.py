@@ -45,10 +45,10 @@ class GladlySyncConfig(dg.Config):
     )
     max_line_bytes: int = Field(
         default=DEFAULT_MAX_LINE_BYTES,
-        ge=1,
-        description="Longest line of an export file parsed, in bytes (a line is held whole in memory to be "
-        "parsed). A longer one is quarantined in gladly._rejected_lines with its first 64 KiB; to load it, "
-        "run with a larger value and full_refresh while Gladly still keeps its export.",
+        ge=1024,
+        description="Longest line of an export file parsed, in bytes, its line break not counted: a line is "
+        "held whole in memory to be parsed (and files are read in batches no larger). A longer one is "
+        "quarantined in gladly._rejected_lines with its first 64 KiB.",
     )
 
 

@@ -178,7 +178,7 @@ def test_malformed_lines_are_quarantined_counted_and_the_rest_loads(sim, instanc
     assert_tables_match(sim, db)
 
 
-def test_a_line_past_max_line_bytes_is_quarantined_and_a_larger_limit_with_full_refresh_loads_it(sim, instance, db):
+def test_a_line_past_max_line_bytes_is_quarantined_and_the_default_limit_loads_it(sim, instance, db):
     materialize(sim, instance, db)
     sim.advance(timedelta(hours=1))
     huge = json.dumps({"id": "huge-item", "body": "x" * 200_000})
@@ -193,13 +193,39 @@ def test_a_line_past_max_line_bytes_is_quarantined_and_a_larger_limit_with_full_
     assert (table_name, job_id) == (ITEMS.name, job["id"])
     assert sim.file_bytes(job["id"], ITEMS.file_name).splitlines()[line_number - 1] == huge.encode()
     assert raw == huge[: 64 * 1024]
-    assert "longer than max_line_bytes (100,000)" in error and "full_refresh" in error
+    assert f"line of {len(huge):,} bytes, longer than max_line_bytes (100,000)" in error
     assert "huge-item" not in table_rows(db, ITEMS)
     assert set(table_rows(db, ITEMS)) == set(expected_tables(sim)[ITEMS.name]) - {"huge-item"}
 
     materialize(sim, instance, db, full_refresh=True)
 
     assert_tables_match(sim, db)
+
+
+def test_a_line_with_thousands_of_keys_loads_them_into_extra_keys(sim, instance, db):
+    materialize(sim, instance, db)
+    sim.advance(timedelta(hours=1))
+    keys_sent = {f"attribute{index}": index for index in range(5_000)}
+
+    def hostile(file_name, records):
+        if file_name == CUSTOMERS.file_name:
+            records[0] = {**records[0], **keys_sent}
+        return records
+
+    job = sim.complete_job(mutate=hostile, files=[CUSTOMERS.file_name])
+
+    materialize(sim, instance, db)
+
+    metadata = instance.get_latest_materialization_event(CUSTOMERS.asset_key).asset_materialization.metadata
+    assert metadata[keys.ROWS_WITH_EXTRA_KEYS].value == 1
+    [first] = [json.loads(line) for line in sim.file_bytes(job["id"], CUSTOMERS.file_name).splitlines()[:1]]
+    with duckdb.connect(str(db), read_only=True) as connection:
+        result = connection.execute("SELECT * FROM gladly.gladly.customers WHERE id = ?", [first["id"]])
+        row = dict(zip([column[0] for column in result.description], result.fetchone(), strict=True))
+    assert len(row) < 600
+    stored = {name: value for name, value in row.items() if name.startswith("attribute")}
+    stored.update(json.loads(row["_extra_keys"]))
+    assert stored == keys_sent
 
 
 def test_drifting_and_hostile_fields_load(sim, instance, db):

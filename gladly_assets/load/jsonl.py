@@ -40,6 +40,7 @@ than ``max_line_bytes``, read past without being held: only its first
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import sys
@@ -155,7 +156,7 @@ class _OverlongLine:
 
     head: bytearray = field(default_factory=bytearray)  # its first OVERLONG_HEAD_BYTES
     length: int = 0  # its line break not counted
-    line_break: bool = False  # the file's last line may lack one
+    line_break: bytes = b""  # b"\n" or b"\r\n"; none for the file's last line
 
     @classmethod
     def of(cls, pieces: Iterable[bytes]) -> _OverlongLine:
@@ -170,13 +171,17 @@ class _OverlongLine:
 
 
 def _overlong_batch(line: _OverlongLine, max_line_bytes: int) -> Batch:
+    whole = len(line.head) == line.length
+    # A head cut inside a character loses that character, not more (an incremental decode
+    # keeps an unfinished sequence back); bytes that are not UTF-8 become U+FFFD.
+    raw = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(bytes(line.head), final=whole)
     error = (
-        f"line of {line.length:,} bytes, longer than max_line_bytes ({max_line_bytes:,}): not parsed, and only "
-        f"its first {len(line.head):,} bytes are kept here. To load it, run the asset with a larger "
-        "max_line_bytes and full_refresh in its run config while Gladly still keeps this export."
+        f"line of {line.length:,} bytes, longer than max_line_bytes ({max_line_bytes:,}): not parsed, "
+        + ("kept here whole" if whole else f"only its first {OVERLONG_HEAD_BYTES // 1024} KiB kept here")
+        + ". Later jobs load lines up to a larger max_line_bytes set in the run config."
     )
-    raw = bytes(line.head).decode("utf-8", errors="replace")
-    return Batch(_empty_frame(), 1, 1, line.length + line.line_break, [RejectedLine(1, raw, error)])
+    byte_count = line.length + len(line.line_break)
+    return Batch(_empty_frame(), 1, 1, byte_count, [RejectedLine(1, raw, error)])
 
 
 def _done(batch: Batch) -> Future[Batch]:
@@ -197,6 +202,7 @@ def _line_aligned_chunks(
     carried: list[bytes] = []  # the start of a line that goes on past the blocks read so far
     carried_bytes = 0
     overlong: _OverlongLine | None = None  # a line past the limit, being read past
+    last_byte = b""  # of the carried or overlong line: a CR before its LF is its line break
     with source.open() if isinstance(source, DownloadFeed) else source.open("rb") as handle:
         while True:
             block = handle.read(batch_bytes)
@@ -206,21 +212,28 @@ def _line_aligned_chunks(
                 found = block.find(b"\n")
                 ends_at = found if found >= 0 else len(block) if at_end else None
                 if ends_at is None:  # not in this block either
+                    last_byte = block[-1:] or last_byte
                     if overlong is not None:
                         overlong.add(block)
                         continue
                     carried.append(block)
                     carried_bytes += len(block)
-                    if carried_bytes > max_line_bytes:
+                    # One byte of slack: it may be the CR of a CRLF.
+                    if carried_bytes > max_line_bytes + 1:
                         overlong = _OverlongLine.of(carried)
                         carried, carried_bytes = [], 0
                     continue
-                if overlong is None and carried_bytes + ends_at > max_line_bytes:
-                    overlong = _OverlongLine.of(carried)
+                if found > 0:
+                    last_byte = block[found - 1 : found]
+                crlf = found >= 0 and last_byte == b"\r"  # the CR is the line break's
+                length = ends_at - crlf + (overlong.length if overlong is not None else carried_bytes)
+                if overlong is not None or length > max_line_bytes:
+                    overlong = overlong or _OverlongLine.of(carried)
                     carried, carried_bytes = [], 0
-                if overlong is not None:
                     overlong.add(memoryview(block)[:ends_at])
-                    overlong.line_break = found >= 0
+                    overlong.length -= crlf
+                    del overlong.head[overlong.length :]
+                    overlong.line_break = b"\r\n" if crlf else b"\n" if found >= 0 else b""
                     yield overlong
                     overlong = None
                     block = block[ends_at + 1 :]
@@ -228,11 +241,13 @@ def _line_aligned_chunks(
             if cut == 0 and not at_end:  # a line that goes on past this block
                 carried.append(block)
                 carried_bytes += len(block)
+                last_byte = block[-1:]
                 continue
             # One copy at most: the block itself if it ends on a line break and nothing is carried.
             chunk = block if not carried and cut == len(block) else b"".join((*carried, memoryview(block)[:cut]))
             carried = [block[cut:]] if cut < len(block) else []
             carried_bytes = len(block) - cut
+            last_byte = block[-1:]
             if chunk:
                 yield chunk
             if at_end:
