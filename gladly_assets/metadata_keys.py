@@ -30,7 +30,6 @@ ROWS_INSERTED = f"{PREFIX}rows_inserted"
 ROWS_UPDATED = f"{PREFIX}rows_updated"
 ROWS_UNCHANGED = f"{PREFIX}rows_unchanged"
 ROWS_REJECTED = f"{PREFIX}rows_rejected"
-ROWS_WITH_EXTRA_KEYS = f"{PREFIX}rows_with_extra_keys"  # keys past the table's columns, in _extra_keys
 BYTES_DOWNLOADED = f"{PREFIX}bytes_downloaded"
 NEW_COLUMNS = f"{PREFIX}new_columns"
 WIDENED_COLUMNS = f"{PREFIX}widened_columns"

@@ -29,10 +29,9 @@ from gladly_assets.declared_table import table_schema
 from gladly_assets.download_feed import DownloadFeed, DownloadInterrupted
 from gladly_assets.errors import GladlyJobExpired
 from gladly_assets.export_jobs import ExportJob
-from gladly_assets.load.column_names import EXTRA_KEYS_COLUMN
 from gladly_assets.load.jsonl import DEFAULT_BATCH_BYTES, DEFAULT_MAX_LINE_BYTES, read_batches
 from gladly_assets.load.timings import StepTimings
-from gladly_assets.load.warehouse import MAX_KEY_COLUMNS, JobResult, Warehouse
+from gladly_assets.load.warehouse import JobResult, Warehouse
 from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.tables import GladlyTable
 from gladly_assets.text import markdown_table, printable
@@ -276,12 +275,6 @@ class TableSync:
             self.log.warning(
                 f"{where}: {result.rejected} line(s), malformed or too long, quarantined in gladly._rejected_lines"
             )
-        if result.rows_with_extra_keys:
-            self.log.warning(
-                f"{where}: {result.rows_with_extra_keys:,} row(s) hold keys past the table's {MAX_KEY_COLUMNS} "
-                f"columns, kept in its {EXTRA_KEYS_COLUMN} JSON column; the first of those keys: "
-                f"{printable(list(result.extra_key_examples), 500)}"
-            )
         if result.new_columns or result.widened_columns:
             self.log.info(
                 f"{where}: schema drift: new columns {printable(list(result.new_columns), 500)}, "
@@ -425,7 +418,6 @@ def outcome_metadata(table: GladlyTable, outcome: SyncOutcome, warehouse: Wareho
         keys.ROWS_UPDATED: dg.MetadataValue.int(sum(r.updated for r in results)),
         keys.ROWS_UNCHANGED: dg.MetadataValue.int(sum(r.unchanged for r in results)),
         keys.ROWS_REJECTED: dg.MetadataValue.int(sum(r.rejected for r in results)),
-        keys.ROWS_WITH_EXTRA_KEYS: dg.MetadataValue.int(sum(r.rows_with_extra_keys for r in results)),
         keys.BYTES_DOWNLOADED: dg.MetadataValue.int(outcome.bytes_downloaded),
         keys.NEW_COLUMNS: dg.MetadataValue.json(sorted({c for r in results for c in r.new_columns})),
         keys.WIDENED_COLUMNS: dg.MetadataValue.json(sorted({c for r in results for c in r.widened_columns})),

@@ -202,32 +202,6 @@ def test_a_line_past_max_line_bytes_is_quarantined_and_the_default_limit_loads_i
     assert_tables_match(sim, db)
 
 
-def test_a_line_with_thousands_of_keys_loads_them_into_extra_keys(sim, instance, db):
-    materialize(sim, instance, db)
-    sim.advance(timedelta(hours=1))
-    keys_sent = {f"attribute{index}": index for index in range(5_000)}
-
-    def hostile(file_name, records):
-        if file_name == CUSTOMERS.file_name:
-            records[0] = {**records[0], **keys_sent}
-        return records
-
-    job = sim.complete_job(mutate=hostile, files=[CUSTOMERS.file_name])
-
-    materialize(sim, instance, db)
-
-    metadata = instance.get_latest_materialization_event(CUSTOMERS.asset_key).asset_materialization.metadata
-    assert metadata[keys.ROWS_WITH_EXTRA_KEYS].value == 1
-    [first] = [json.loads(line) for line in sim.file_bytes(job["id"], CUSTOMERS.file_name).splitlines()[:1]]
-    with duckdb.connect(str(db), read_only=True) as connection:
-        result = connection.execute("SELECT * FROM gladly.gladly.customers WHERE id = ?", [first["id"]])
-        row = dict(zip([column[0] for column in result.description], result.fetchone(), strict=True))
-    assert len(row) < 600
-    stored = {name: value for name, value in row.items() if name.startswith("attribute")}
-    stored.update(json.loads(row["_extra_keys"]))
-    assert stored == keys_sent
-
-
 def test_drifting_and_hostile_fields_load(sim, instance, db):
     materialize(sim, instance, db)
     hostile = 'x"; DROP TABLE gladly.agents; --'

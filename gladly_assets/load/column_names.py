@@ -2,8 +2,8 @@
 
 A key is stored under its own name when it can be: it is not empty, holds no
 control character (NUL included), is not a name the loader or DuckDB uses
-(``_job_id``, ``_job_updated_at``, ``_load_ordinal``, ``_extra_keys``, the
-pseudo-column ``rowid``; compared without case), does not end like a renamed column
+(``_job_id``, ``_job_updated_at``, ``_load_ordinal``, the pseudo-column
+``rowid``; compared without case), does not end like a renamed column
 (``__`` and digits), and no other key of the table has a column of that name
 (DuckDB names ignore ASCII case, so ``Name`` cannot sit beside ``name``).
 
@@ -28,9 +28,7 @@ from gladly_assets.tables import JOB_ID_COLUMN, JOB_UPDATED_AT_COLUMN
 
 # The loader's own column in its staging table: a row's position in the file.
 ORDINAL_COLUMN = "_load_ordinal"
-# A row's keys that found no column of their own (a table holds MAX_KEY_COLUMNS), as one JSON object.
-EXTRA_KEYS_COLUMN = "_extra_keys"
-LOADER_COLUMNS = (JOB_ID_COLUMN, JOB_UPDATED_AT_COLUMN, ORDINAL_COLUMN, EXTRA_KEYS_COLUMN)
+LOADER_COLUMNS = (JOB_ID_COLUMN, JOB_UPDATED_AT_COLUMN, ORDINAL_COLUMN)
 _RESERVED = frozenset(name.lower() for name in (*LOADER_COLUMNS, "rowid"))
 
 _RENAMED = re.compile(r"(.*)__([0-9]+)", re.DOTALL)

@@ -17,17 +17,13 @@ Design, chosen on the benchmarks in ``benchmarks/``:
   makes JSON.
 * Every top-level key gets a column of its own, renamed where its name cannot be
   a column (see ``column_names``); names a key could take are never used by the
-  merge (it orders a file's rows by the stage's own ``_load_ordinal``). Up to
-  ``MAX_KEY_COLUMNS`` of them: DuckDB's memory and time grow with a table's columns,
-  and a server can send any number of keys, so the keys past them are kept in one
-  JSON column, ``_extra_keys`` (an object of each row's values for them).
+  merge (it orders a file's rows by the stage's own ``_load_ordinal``).
 * A failed job changes nothing: its transaction is rolled back, its staging
   table dropped, a table it created removed, and the first error is the one raised.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
@@ -38,7 +34,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from gladly_assets.load.column_names import EXTRA_KEYS_COLUMN, ORDINAL_COLUMN, ColumnNames, key_of
+from gladly_assets.load.column_names import ORDINAL_COLUMN, ColumnNames, key_of
 from gladly_assets.load.duckdb_sql import quote, session_setting, transaction
 from gladly_assets.load.jsonl import Batch, RejectedLine
 from gladly_assets.load.known_keys import KnownKeys
@@ -76,12 +72,6 @@ STAGE_COMMIT_BYTES = 64 * 1024 * 1024
 ROW_GROUP_ROWS = 122_880  # DuckDB's default row-group size
 # A parsed batch reaches DuckDB as Arrow record batches of this many rows.
 _INSERT_BATCH_ROWS = 10_240
-
-# Columns a table gives keys of its own (the loader's not counted): Gladly documents a few
-# dozen keys a table, and each column costs DuckDB memory in every load.
-MAX_KEY_COLUMNS = 500
-# The keys past them that a job's result names (they are counted, not all listed).
-_EXTRA_KEY_EXAMPLES = 10
 
 # The types a column may widen between (see _widen).
 _WIDENING = ("BOOLEAN", "BIGINT", "DOUBLE", "JSON", "VARCHAR")
@@ -175,8 +165,6 @@ class JobResult:
     bytes_read: int
     new_columns: tuple[str, ...]
     widened_columns: tuple[str, ...]
-    rows_with_extra_keys: int = 0  # rows with keys kept in EXTRA_KEYS_COLUMN
-    extra_key_examples: tuple[str, ...] = ()  # the first of those keys
     timings: StepTimings = field(default_factory=StepTimings)  # parse, insert, merge, commit
 
 
@@ -396,8 +384,6 @@ class Warehouse:
             bytes_read=load.bytes_read,
             new_columns=tuple(sorted(load.new_columns)),
             widened_columns=tuple(sorted(load.widened_columns)),
-            rows_with_extra_keys=load.rows_with_extra_keys,
-            extra_key_examples=tuple(load.extra_key_examples),
             timings=timings,
         )
 
@@ -461,13 +447,6 @@ class Warehouse:
             (key for key in kinds if load.names.get(key) is None),
             key=lambda key: (frame[key].is_not_null().arg_max() or 0, key),
         )
-        # The keys past the table's columns share one JSON column.
-        room = max(0, MAX_KEY_COLUMNS - sum(1 for column in load.columns if key_of(column) is not None))
-        extra_keys = new_keys[room:]
-        if extra_keys:
-            new_keys = new_keys[:room]
-            packed_keys = set(extra_keys)
-            kinds = {key: kind for key, kind in kinds.items() if key not in packed_keys}
         for key in new_keys:
             load.names.assign(key)
         columns = {key: load.names.assign(key) for key in kinds}
@@ -483,16 +462,7 @@ class Warehouse:
         ordinal = pl.int_range(load.rows, load.rows + frame.height, eager=True).alias(ORDINAL_COLUMN)
         load.rows += frame.height
         renamed = pl.DataFrame([*(frame.get_column(key).alias(columns[key]) for key in ordered), ordinal])
-        incoming = {columns[key]: kinds[key] for key in ordered}
-        if extra_keys:
-            packed = _json_objects(frame, extra_keys, json_columns).alias(EXTRA_KEYS_COLUMN)
-            renamed = renamed.with_columns(packed)
-            incoming[EXTRA_KEYS_COLUMN] = "JSON"
-            load.rows_with_extra_keys += frame.height - packed.null_count()
-            load.extra_key_examples.update(
-                dict.fromkeys(extra_keys[: _EXTRA_KEY_EXAMPLES - len(load.extra_key_examples)])
-            )
-        return _Rows(renamed, incoming)
+        return _Rows(renamed, {columns[key]: kinds[key] for key in ordered})
 
     def _insert(self, dest: str, rows: _Rows | None, job_id: str, job_updated_at: datetime, load: _LoadState) -> None:
         """Insert staged rows in one statement."""
@@ -834,26 +804,6 @@ class _Pending:
         return taken
 
 
-def _json_objects(frame: pl.DataFrame, keys: Sequence[str], json_columns: frozenset[str]) -> pl.Series:
-    """Each row's values of ``keys`` as one JSON object (a key without a value left out);
-    null for a row with none. ``json_columns`` hold JSON text already, kept as it is.
-
-    Row by row in Python: a Polars expression per key costs far more once keys number in
-    the thousands, and only rows with keys past a table's columns come here."""
-    names = [json.dumps(key, ensure_ascii=False) + ":" for key in keys]
-    as_text = [key in json_columns for key in keys]
-    values = frame.select([frame.get_column(key).alias(f"v{index}") for index, key in enumerate(keys)])
-    objects = []
-    for row in values.iter_rows():
-        members = [
-            name + (value if raw else json.dumps(value, ensure_ascii=False))
-            for name, raw, value in zip(names, as_text, row, strict=True)
-            if value is not None
-        ]
-        objects.append("{" + ",".join(members) + "}" if members else None)
-    return pl.Series(objects, dtype=pl.String)
-
-
 class _LoadState:
     def __init__(self) -> None:
         self.rows = 0
@@ -862,5 +812,3 @@ class _LoadState:
         self.bytes_read = 0
         self.new_columns: set[str] = set()
         self.widened_columns: set[str] = set()
-        self.rows_with_extra_keys = 0
-        self.extra_key_examples: dict[str, None] = {}  # the first few, in order
