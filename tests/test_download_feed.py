@@ -207,8 +207,13 @@ def test_progress_is_forwarded_and_the_announced_size_kept() -> None:
     assert calls == [(10, 100), (100, 100)] and feed.expected == 100
 
 
-def test_read_batches_of_a_growing_file_are_those_of_the_complete_file(tmp_path: Path) -> None:
-    lines = [f'{{"id": "{i}", "text": "{"x" * (i % 50)}"}}\n'.encode() for i in range(3000)]
+@pytest.mark.parametrize("overlong", [False, True], ids=["short-lines", "with-overlong-lines"])
+def test_read_batches_of_a_growing_file_are_those_of_the_complete_file(tmp_path: Path, overlong: bool) -> None:
+    # Lines past max_line_bytes (every 500th, when asked) are read past as the bytes arrive.
+    lines = [
+        f'{{"id": "{i}", "text": "{"x" * (20_000 if overlong and i % 500 == 7 else i % 50)}"}}\n'.encode()
+        for i in range(3000)
+    ]
     body = b"".join(lines)
     complete = tmp_path / "complete.jsonl"
     complete.write_bytes(body)
@@ -223,11 +228,20 @@ def test_read_batches_of_a_growing_file_are_those_of_the_complete_file(tmp_path:
         feed.finish(part, len(body))
 
     writer, _ = in_thread(grow)
-    growing = [(b.first_line, b.line_count, b.byte_count, b.frame) for b in read_batches(feed, batch_bytes=8192)]
+    limit = 16_384
+
+    def read(source: Path | DownloadFeed) -> list:
+        return [
+            (b.first_line, b.line_count, b.byte_count, b.rejected, b.frame)
+            for b in read_batches(source, batch_bytes=8192, max_line_bytes=limit)
+        ]
+
+    growing = read(feed)
     writer.join(WAIT)
     feed.close()
-    expected = [(b.first_line, b.line_count, b.byte_count, b.frame) for b in read_batches(complete, batch_bytes=8192)]
+    expected = read(complete)
     assert len(growing) == len(expected) > 10
+    assert sum(len(rejected) for _, _, _, rejected, _ in expected) == (6 if overlong else 0)
     for (*ours, frame), (*theirs, reference) in zip(growing, expected, strict=True):
         assert ours == theirs
         assert frame.equals(reference)

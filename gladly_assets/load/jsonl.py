@@ -156,14 +156,7 @@ class _OverlongLine:
 
     head: bytearray = field(default_factory=bytearray)  # its first OVERLONG_HEAD_BYTES
     length: int = 0  # its line break not counted
-    line_break: bytes = b""  # b"\n" or b"\r\n"; none for the file's last line
-
-    @classmethod
-    def of(cls, pieces: Iterable[bytes]) -> _OverlongLine:
-        line = cls()
-        for piece in pieces:
-            line.add(piece)
-        return line
+    break_bytes: int = 0  # 1 for LF, 2 for CRLF, 0 for a last line without one
 
     def add(self, piece: bytes | memoryview) -> None:
         self.head += piece[: max(0, OVERLONG_HEAD_BYTES - len(self.head))]
@@ -180,14 +173,71 @@ def _overlong_batch(line: _OverlongLine, max_line_bytes: int) -> Batch:
         + ("kept here whole" if whole else f"only its first {OVERLONG_HEAD_BYTES // 1024} KiB kept here")
         + ". Later jobs load lines up to a larger max_line_bytes set in the run config."
     )
-    byte_count = line.length + len(line.line_break)
-    return Batch(_empty_frame(), 1, 1, byte_count, [RejectedLine(1, raw, error)])
+    return Batch(_empty_frame(), 1, 1, line.length + line.break_bytes, [RejectedLine(1, raw, error)])
 
 
 def _done(batch: Batch) -> Future[Batch]:
     future: Future[Batch] = Future()
     future.set_result(batch)
     return future
+
+
+class _Carry:
+    """The start of a line that goes on past the blocks read so far: its bytes while the
+    line is within ``max_line_bytes``, then only an ``_OverlongLine``."""
+
+    def __init__(self, max_line_bytes: int):
+        self.max_line_bytes = max_line_bytes
+        self.pieces: list[bytes] = []
+        self.length = 0
+        self.last_byte = b""  # a CR before the line's LF belongs to its line break
+        self.overlong: _OverlongLine | None = None
+
+    def __bool__(self) -> bool:
+        return self.length > 0
+
+    def add(self, piece: bytes) -> None:
+        if not piece:
+            return
+        self.length += len(piece)
+        self.last_byte = piece[-1:]
+        if self.overlong is not None:
+            self.overlong.add(piece)
+            return
+        self.pieces.append(piece)
+        if self.length > self.max_line_bytes + 1:  # one byte of slack: it may be a CRLF's CR
+            self.overlong = _OverlongLine()
+            for held in self.pieces:
+                self.overlong.add(held)
+            self.pieces = []
+
+    def end(self, rest: memoryview, line_break: bool) -> _OverlongLine | None:
+        """The line ends with ``rest`` (and a line break, or the file's end): the line if it
+        is too long (and the carry is empty again), else None (``join`` takes it)."""
+        crlf = line_break and (rest[-1:] if rest else self.last_byte) == b"\r"
+        if self.overlong is None and self.length + len(rest) - crlf <= self.max_line_bytes:
+            return None
+        line = self.overlong or _OverlongLine()
+        for held in self.pieces:
+            line.add(held)
+        line.add(rest)
+        line.length -= crlf
+        del line.head[line.length :]
+        line.break_bytes = crlf + 1 if line_break else 0
+        self.start(b"")
+        return line
+
+    def join(self, block: bytes, cut: int) -> bytes:
+        """The carried bytes and ``block[:cut]``: one copy at most, none if nothing is carried
+        and the block ends on a line break."""
+        if not self.pieces and cut == len(block):
+            return block
+        return b"".join((*self.pieces, memoryview(block)[:cut]))
+
+    def start(self, piece: bytes) -> None:
+        """Carry ``piece`` alone: the start of the next line."""
+        self.pieces, self.length, self.last_byte, self.overlong = [], 0, b"", None
+        self.add(piece)
 
 
 def _line_aligned_chunks(
@@ -199,55 +249,24 @@ def _line_aligned_chunks(
 
     Plain reads, not mmap: the mapped pages of a file read once would count in the
     process's memory until the end of the file."""
-    carried: list[bytes] = []  # the start of a line that goes on past the blocks read so far
-    carried_bytes = 0
-    overlong: _OverlongLine | None = None  # a line past the limit, being read past
-    last_byte = b""  # of the carried or overlong line: a CR before its LF is its line break
+    carry = _Carry(max_line_bytes)
     with source.open() if isinstance(source, DownloadFeed) else source.open("rb") as handle:
         while True:
             block = handle.read(batch_bytes)
             at_end = len(block) < batch_bytes  # a short read means the end of the file
-            if carried or overlong is not None:
-                # The line carried over ends at this block's first line break (or the file's end).
-                found = block.find(b"\n")
-                ends_at = found if found >= 0 else len(block) if at_end else None
-                if ends_at is None:  # not in this block either
-                    last_byte = block[-1:] or last_byte
-                    if overlong is not None:
-                        overlong.add(block)
-                        continue
-                    carried.append(block)
-                    carried_bytes += len(block)
-                    # One byte of slack: it may be the CR of a CRLF.
-                    if carried_bytes > max_line_bytes + 1:
-                        overlong = _OverlongLine.of(carried)
-                        carried, carried_bytes = [], 0
-                    continue
-                if found > 0:
-                    last_byte = block[found - 1 : found]
-                crlf = found >= 0 and last_byte == b"\r"  # the CR is the line break's
-                length = ends_at - crlf + (overlong.length if overlong is not None else carried_bytes)
-                if overlong is not None or length > max_line_bytes:
-                    overlong = overlong or _OverlongLine.of(carried)
-                    carried, carried_bytes = [], 0
-                    overlong.add(memoryview(block)[:ends_at])
-                    overlong.length -= crlf
-                    del overlong.head[overlong.length :]
-                    overlong.line_break = b"\r\n" if crlf else b"\n" if found >= 0 else b""
+            found = block.find(b"\n") if carry else -1
+            if found >= 0 or (carry and at_end):  # the carried line ends in this block
+                ends_at = found if found >= 0 else len(block)
+                overlong = carry.end(memoryview(block)[:ends_at], found >= 0)
+                if overlong is not None:
                     yield overlong
-                    overlong = None
                     block = block[ends_at + 1 :]
             cut = len(block) if at_end else block.rfind(b"\n") + 1
-            if cut == 0 and not at_end:  # a line that goes on past this block
-                carried.append(block)
-                carried_bytes += len(block)
-                last_byte = block[-1:]
+            if cut == 0 and not at_end:  # the line goes on past this block
+                carry.add(block)
                 continue
-            # One copy at most: the block itself if it ends on a line break and nothing is carried.
-            chunk = block if not carried and cut == len(block) else b"".join((*carried, memoryview(block)[:cut]))
-            carried = [block[cut:]] if cut < len(block) else []
-            carried_bytes = len(block) - cut
-            last_byte = block[-1:]
+            chunk = carry.join(block, cut)
+            carry.start(block[cut:])
             if chunk:
                 yield chunk
             if at_end:
