@@ -18,7 +18,8 @@ from gladly_assets import metadata_keys as keys
 from gladly_assets.checks import check_specs, evaluate_checks
 from gladly_assets.cursor import CLOCK_SKEW_ALLOWANCE, utc_now
 from gladly_assets.export_jobs import ExportJob
-from gladly_assets.load.jsonl import DEFAULT_MAX_LINE_BYTES
+from gladly_assets.load.jsonl import DEFAULT_MAX_LINE_BYTES, ReadLimits
+from gladly_assets.load.key_budget import DEFAULT_MAX_KEY_COLUMNS
 from gladly_assets.load.warehouse import Warehouse
 from gladly_assets.resources.gladly import GladlyResource
 from gladly_assets.resources.warehouse import open_warehouse
@@ -49,6 +50,13 @@ class GladlySyncConfig(dg.Config):
         description="Longest line of an export file parsed, in bytes, its line break not counted: a line is "
         "held whole in memory to be parsed (and files are read in batches no larger). A longer one is "
         "quarantined in gladly._rejected_lines with its first 64 KiB.",
+    )
+    max_key_columns: int = Field(
+        default=DEFAULT_MAX_KEY_COLUMNS,
+        ge=1,
+        description="Most columns a table gives top-level JSON keys, counting those it has (keys holding only "
+        "nulls take none). Each distinct key becomes a column, and thousands of them would exhaust memory: a "
+        "line whose new keys find no room is quarantined whole in gladly._rejected_lines.",
     )
 
 
@@ -174,7 +182,8 @@ def _sync(
         now,
         timedelta(seconds=config.clock_skew_seconds),
     )
-    sync = TableSync(table, plan, gladly, warehouse, context.log, config.max_line_bytes)
+    limits = ReadLimits(config.max_line_bytes, config.max_key_columns)
+    sync = TableSync(table, plan, gladly, warehouse, context.log, limits)
     try:
         outcome = sync.run()
     except BaseException:

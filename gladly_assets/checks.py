@@ -5,7 +5,7 @@
 * ``no_retention_gap``: no time between the first and the last export window
   applied is left uncovered by an applied job (Gladly deleted it first: it keeps
   exports 14 days); it passes again once a late or regenerated job covers it.
-* ``no_rejected_lines``: the last sync quarantined no line (malformed or too long).
+* ``no_rejected_lines``: the last sync quarantined no line (malformed, too long, or too wide).
 
 They are evaluated by the table asset's own step, right after its load: the
 DuckDB connection is already open, the metadata just written, and a table with
@@ -19,6 +19,7 @@ import dagster as dg
 
 from gladly_assets import metadata_keys as keys
 from gladly_assets.key_check import key_check_result
+from gladly_assets.load.jsonl import REJECTION_CAUSES
 from gladly_assets.load.warehouse import REJECTED_LINES_TABLE, Warehouse
 from gladly_assets.tables import GladlyTable
 
@@ -76,7 +77,7 @@ def no_rejected_lines(table: GladlyTable, metadata: Metadata, warehouse: Warehou
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"rows_rejected": rejected},
         description=(
-            f"The last sync of {table.qualified_name} quarantined {rejected} line(s), malformed or too long; the rest "
+            f"The last sync of {table.qualified_name} quarantined {rejected} line(s) ({REJECTION_CAUSES}); the rest "
             f"loaded. Inspect them with: SELECT * FROM {REJECTED_LINES_TABLE} WHERE table_name = "
             f"'{table.name}' ORDER BY rejected_at DESC"
         )
@@ -91,7 +92,7 @@ Evaluate = Callable[[GladlyTable, Metadata, Warehouse], dg.AssetCheckResult]
 CHECKS: dict[str, tuple[Evaluate, str, bool]] = {
     ID_IS_UNIQUE: (id_is_unique, "Every row has an id and no id occurs twice.", True),
     NO_RETENTION_GAP: (no_retention_gap, "No export window was lost to Gladly's 14-day retention.", False),
-    NO_REJECTED_LINES: (no_rejected_lines, "The last sync quarantined no line (malformed or too long).", False),
+    NO_REJECTED_LINES: (no_rejected_lines, f"The last sync quarantined no line ({REJECTION_CAUSES}).", False),
 }
 
 

@@ -29,7 +29,7 @@ from gladly_assets.declared_table import table_schema
 from gladly_assets.download_feed import DownloadFeed, DownloadInterrupted
 from gladly_assets.errors import GladlyJobExpired
 from gladly_assets.export_jobs import ExportJob
-from gladly_assets.load.jsonl import DEFAULT_BATCH_BYTES, DEFAULT_MAX_LINE_BYTES, read_batches
+from gladly_assets.load.jsonl import DEFAULT_BATCH_BYTES, REJECTION_CAUSES, ReadLimits, read_batches
 from gladly_assets.load.timings import StepTimings
 from gladly_assets.load.warehouse import JobResult, Warehouse
 from gladly_assets.resources.gladly import GladlyResource
@@ -134,14 +134,14 @@ class TableSync:
         gladly: GladlyResource,
         warehouse: Warehouse,
         log: dg.DagsterLogManager | Any,
-        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        limits: ReadLimits | None = None,
     ):
         self.table = table
         self.plan = plan
         self.gladly = gladly
         self.warehouse = warehouse
         self.log = log
-        self.max_line_bytes = max_line_bytes
+        self.limits = limits or ReadLimits()
         self.outcome = SyncOutcome(plan, plan.start)
 
     def run(self) -> SyncOutcome:
@@ -273,7 +273,7 @@ class TableSync:
         )
         if result.rejected:
             self.log.warning(
-                f"{where}: {result.rejected} line(s), malformed or too long, quarantined in gladly._rejected_lines"
+                f"{where}: {result.rejected} line(s) quarantined in gladly._rejected_lines ({REJECTION_CAUSES})"
             )
         if result.new_columns or result.widened_columns:
             self.log.info(
@@ -288,7 +288,9 @@ class TableSync:
     ) -> JobResult:
         # Closed here, not left to the garbage collector: its parse threads end with the load.
         known = self.warehouse.known_keys(self.table, target)
-        with closing(read_batches(source, known=known, max_line_bytes=self.max_line_bytes)) as batches:
+        budget = self.warehouse.key_budget(self.table, self.limits.max_key_columns, target)
+        reading = read_batches(source, known=known, max_line_bytes=self.limits.max_line_bytes, budget=budget)
+        with closing(reading) as batches:
             return self.warehouse.apply_job(
                 self.table,
                 job.id,

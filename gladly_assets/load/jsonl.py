@@ -54,8 +54,10 @@ from typing import Any, cast
 import polars as pl
 
 from gladly_assets.download_feed import DownloadFeed
+from gladly_assets.load.key_budget import DEFAULT_MAX_KEY_COLUMNS, KeyBudget, KeyTicket
 from gladly_assets.load.known_keys import KnownKeys
 from gladly_assets.tables import PRIMARY_KEY
+from gladly_assets.text import printable
 
 # 8 MiB of JSONL makes a frame of about 7 MiB (conversation items, Polars' estimated size).
 # Batches cut and queued beyond those the workers parse keep the workers busy through the
@@ -75,6 +77,18 @@ MAX_DEPTH = 1024
 # Doubles hold every integer up to this magnitude, and not all of them beyond.
 _EXACT_DOUBLE_LIMIT = 2**53
 _INT64 = (-(2**63), 2**63 - 1)
+
+
+# Why a line is quarantined, in a few words for logs and checks.
+REJECTION_CAUSES = "malformed, too long, or with keys past max_key_columns"
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """What a file's lines may take: past these a line is quarantined, not loaded."""
+
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES  # its line break not counted
+    max_key_columns: int = DEFAULT_MAX_KEY_COLUMNS  # key columns of the table, with those it has
 
 
 @dataclass(frozen=True)
@@ -105,13 +119,15 @@ def read_batches(
     workers: int = PARSE_WORKERS,
     known: KnownKeys | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    budget: KeyBudget | None = None,
 ) -> Generator[Batch, None, None]:
     """Yield the file's batches in order; up to ``workers`` are parsed at once, also while
     the caller handles the batch yielded last, and ``QUEUED_BATCHES`` more are cut ahead.
     ``source``: a complete file, or one still downloading, read as its bytes arrive
     (``DownloadInterrupted`` if the download fails or starts the file again). ``known``: keys
     whose batches need no inference. A line longer than ``max_line_bytes`` (its line break
-    not counted) is rejected without being held in memory."""
+    not counted) is rejected without being held in memory. ``budget``: the keys the table
+    gives columns; a line with a key past it is rejected (see ``key_budget``)."""
     if max_line_bytes < 1:
         raise ValueError(f"max_line_bytes must be positive, not {max_line_bytes}")
     # Lines are counted in the workers: each batch is parsed as if it began the file, and
@@ -129,11 +145,15 @@ def read_batches(
     batch_bytes = min(batch_bytes, max_line_bytes)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jsonl") as pool:
         in_flight: list[Future[Batch]] = []
+        parsed = 0
         for piece in _line_aligned_chunks(source, batch_bytes, max_line_bytes):
             if isinstance(piece, _OverlongLine):
                 in_flight.append(_done(_overlong_batch(piece, max_line_bytes)))
             else:
-                in_flight.append(pool.submit(parse_chunk, piece, 1, None, known))
+                # The pool runs its work in order: the batches a ticket waits for have started.
+                keys = budget.ticket(parsed) if budget is not None else None
+                parsed += 1
+                in_flight.append(pool.submit(parse_chunk, piece, 1, None, known, keys))
             # Bounded read-ahead: the batch the caller holds, and `workers + QUEUED_BATCHES` more.
             if len(in_flight) > workers + QUEUED_BATCHES:
                 yield numbered(in_flight.pop(0))
@@ -277,9 +297,17 @@ def _line_count(chunk: bytes) -> int:
     return chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
 
 
-def parse_chunk(chunk: bytes, first_line: int, line_count: int | None = None, known: KnownKeys | None = None) -> Batch:
+def parse_chunk(
+    chunk: bytes,
+    first_line: int,
+    line_count: int | None = None,
+    known: KnownKeys | None = None,
+    keys: KeyTicket | None = None,
+) -> Batch:
     """Parse whole lines with Polars; fall back to line by line for chunks Polars refuses.
-    Polars infers the chunk's schema, unless its lines hold only ``known`` keys.
+    Polars infers the chunk's schema, unless its lines hold only ``known`` keys. ``keys``:
+    the chunk's turn at the table's key budget (finished here, whatever happens); a chunk
+    with keys past it is parsed line by line, and the lines with such keys are rejected.
 
     The fallback handles bad lines (rejected), objects without a usable id, values
     whose types Polars cannot reconcile within one chunk (a list here, an object
@@ -287,12 +315,16 @@ def parse_chunk(chunk: bytes, first_line: int, line_count: int | None = None, kn
     """
     started = time.perf_counter()
     line_count = _line_count(chunk) if line_count is None else line_count
-    parsed = _parse_with_polars(chunk, known)
-    if parsed is not None:
-        frame, json_columns = parsed
-        batch = Batch(frame, first_line, line_count, len(chunk), [], json_columns)
-    else:
-        batch = _parse_line_by_line(chunk, first_line, line_count)
+    try:
+        parsed = _parse_with_polars(chunk, known, keys)
+        if parsed is not None:
+            frame, json_columns = parsed
+            batch = Batch(frame, first_line, line_count, len(chunk), [], json_columns)
+        else:
+            batch = _parse_line_by_line(chunk, first_line, line_count, keys)
+    finally:
+        if keys is not None:
+            keys.finish()
     batch.parse_seconds = time.perf_counter() - started
     return batch
 
@@ -371,7 +403,9 @@ def _has_lone_surrogate(surrogate_escapes: Iterable[re.Match[bytes]]) -> bool:
     return high_ends_at is not None
 
 
-def _parse_with_polars(data: bytes, known: KnownKeys | None) -> tuple[pl.DataFrame, frozenset[str]] | None:
+def _parse_with_polars(
+    data: bytes, known: KnownKeys | None, keys: KeyTicket | None
+) -> tuple[pl.DataFrame, frozenset[str]] | None:
     """The chunk as a frame and its JSON columns; None if Polars cannot take it whole."""
     escaped = _Escapes(data)
     swapped = escaped.search(_BACKSLASH_ESCAPE) is not None
@@ -388,6 +422,15 @@ def _parse_with_polars(data: bytes, known: KnownKeys | None) -> tuple[pl.DataFra
         if read_as is None:
             return None
         schema, json_columns = read_as.schema, read_as.json_columns
+        # Before the frame is read: a batch with more keys than the budget would make a frame
+        # as wide as all of them. Keys without a value take no room (they get no column).
+        valued = (name.replace(_PLACEHOLDER, "\\") for name, dtype in schema.items() if dtype != pl.Null)
+        if keys is not None and not keys.admit(valued):
+            return None  # the line-by-line path loads the lines whose keys fit
+        if read_as.inferred is not None and known is not None:
+            known.learn(read_as.inferred)
+        # Keys without a value get no column either: read, each makes a column of nulls.
+        schema = {name: dtype for name, dtype in schema.items() if dtype != pl.Null}
         schema[PRIMARY_KEY] = pl.String()  # ids are text even if a file sends a number
         frame = pl.read_ndjson(data, schema=schema)
         ids = frame[PRIMARY_KEY]
@@ -433,6 +476,9 @@ class _ReadAs:
     # The known-key check saw every value of the text columns: strings or null, none an object
     # or an array that Polars would write back as JSON text.
     strings_checked: bool
+    # The schema Polars inferred (None for known keys): what the known keys learn, once its
+    # keys have columns.
+    inferred: pl.Schema | None = None
 
 
 def _schema(data: bytes, known: KnownKeys | None) -> _ReadAs | None:
@@ -441,16 +487,39 @@ def _schema(data: bytes, known: KnownKeys | None) -> _ReadAs | None:
     fitting = known.fitting(data) if known is not None else None
     if fitting is not None:
         return _ReadAs(fitting.schema(), set(fitting.json), strings_checked=True)
+    if not _few_keys_to_infer(data):
+        return None
     inferred = pl.scan_ndjson(data, infer_schema_length=None).collect_schema()
     if PRIMARY_KEY not in inferred or inferred[PRIMARY_KEY].is_nested():
         return None
-    if known is not None:
-        known.learn(inferred)
     schema = {name: _read_as(dtype) for name, dtype in inferred.items()}
     # Nested values, and numbers kept as their JSON text (see _read_as), are JSON columns.
     json_columns = {name for name, dtype in inferred.items() if name != PRIMARY_KEY and schema[name] != dtype}
     # A text column may hold objects or arrays beside strings (Polars types it by the mix).
-    return _ReadAs(schema, json_columns, strings_checked=False)
+    return _ReadAs(schema, json_columns, strings_checked=False, inferred=inferred)
+
+
+# Polars' schema inference takes time in the square of the distinct keys it meets, at any
+# depth: 8 MiB of short lines, each with a key of its own, would take hours. Batches with
+# more are parsed line by line, in time that grows with their size alone.
+_MAX_KEYS_TO_INFER = 4096
+# Every key of a JSON text, at any depth (and text inside strings that only looks like one:
+# the count can only come out high). A match cannot swallow a key's opening quote, which
+# follows a comma, a brace or whitespace, never a backslash.
+_ANY_KEY = r'"(?:[^"\\]|\\.)*"\s*:'
+# The fewest bytes a distinct key takes: "":0,
+_MIN_KEY_BYTES = 5
+
+
+def _few_keys_to_infer(data: bytes) -> bool:
+    """Whether the chunk holds few enough distinct keys for Polars to infer its schema."""
+    if len(data) <= _MIN_KEY_BYTES * _MAX_KEYS_TO_INFER:
+        return True
+    try:
+        text = pl.Series([data], dtype=pl.Binary).cast(pl.String)
+    except pl.exceptions.PolarsError:  # not UTF-8: the line-by-line path says which line
+        return False
+    return text.str.extract_all(_ANY_KEY).explode().n_unique() <= _MAX_KEYS_TO_INFER
 
 
 def _read_as(dtype: pl.DataType) -> pl.DataType:
@@ -478,21 +547,53 @@ def _replace_each(text: pl.Series, replacements: dict[str, str]) -> pl.Series:
     return text
 
 
-def _parse_line_by_line(chunk: bytes, first_line: int, line_count: int) -> Batch:
+def _parse_line_by_line(chunk: bytes, first_line: int, line_count: int, keys: KeyTicket | None = None) -> Batch:
     _make_recursion_room()
-    records: list[dict[str, Any]] = []
-    rejected: list[RejectedLine] = []
+    lines: list[tuple[int, bytes, dict[str, Any] | None, str | None]] = []
     for offset, raw in enumerate(chunk.split(b"\n")):
         if not raw.strip(b" \t\r"):  # JSON's whitespace only: a blank line, as Polars skips
             continue
-        record, error = _load_line(raw)
-        if record is not None:
-            records.append(record)
-        else:
-            text = raw.decode("utf-8", errors="replace")
-            rejected.append(RejectedLine(first_line + offset, text, error or "rejected"))
+        lines.append((offset, raw, *_load_line(raw)))
+    # Every object's keys count, as on the Polars path, which admits a batch's keys before it
+    # knows which ids are usable: so the budget takes the same keys whichever path a batch takes.
+    objects = [record for _, _, record, _ in lines if record is not None]
+    if keys is not None and not keys.admit(key for record in objects for key in _valued_keys(record)):
+        # In file order, each line's keys get columns if they fit, whatever else rejects it.
+        for index, (offset, raw, record, error) in enumerate(lines):
+            past_budget = _past_budget(record, keys)
+            lines[index] = (offset, raw, record, error or past_budget)
+    # Keys without a value get no column (and a line may hold any number of them).
+    records = [dict(_valued(record)) for _, _, record, error in lines if record is not None and error is None]
+    rejected = [
+        RejectedLine(first_line + offset, raw.decode("utf-8", errors="replace"), error)
+        for offset, raw, _, error in lines
+        if error is not None
+    ]
     frame, json_columns = _frame_from_records(records)
     return Batch(frame, first_line, line_count, len(chunk), rejected, json_columns)
+
+
+def _valued(record: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    return ((key, value) for key, value in record.items() if value is not None)
+
+
+def _valued_keys(record: dict[str, Any]) -> Iterator[str]:
+    return (key for key, _ in _valued(record))
+
+
+def _past_budget(record: dict[str, Any] | None, keys: KeyTicket) -> str | None:
+    """Why the line is rejected if its keys do not fit the budget (admitted if they do)."""
+    if record is None:
+        return None
+    new = keys.budget.missing(_valued_keys(record))
+    if keys.admit(new):
+        return None
+    shown = ", ".join(printable(key, 40) for key in sorted(new)[:5])
+    return (
+        f"holds {len(new):,} key(s) that have no column ({shown}{', ...' if len(new) > 5 else ''}), and the table "
+        f"has no room for them: it takes at most max_key_columns ({keys.budget.limit:,}) keys. Not loaded; later "
+        "jobs load such lines with a larger max_key_columns set in the run config."
+    )
 
 
 class _Object(list[tuple[str, Any]]):
@@ -617,7 +718,8 @@ def _reject_constant(name: str) -> None:
 
 
 def _load_line(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
-    """(the object, None) if the line is a JSON object with a usable id, else (None, why not).
+    """(the object, None) if the line is a JSON object with a usable id, else (the object
+    or None if it is none, why the line is rejected).
 
     A duplicated key keeps its first value; nested objects are ``_Object``."""
     try:
@@ -637,9 +739,9 @@ def _load_line(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
     record = dict(reversed(value))  # the first value of a duplicated key wins, as on the Polars path
     key = record.get(PRIMARY_KEY)
     if key is None or key == "":
-        return None, f'object has no "{PRIMARY_KEY}"'
+        return record, f'object has no "{PRIMARY_KEY}"'
     if isinstance(key, list):
-        return None, f'"{PRIMARY_KEY}" is not a scalar'
+        return record, f'"{PRIMARY_KEY}" is not a scalar'
     return record, None
 
 

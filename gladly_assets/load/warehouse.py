@@ -37,6 +37,7 @@ import polars as pl
 from gladly_assets.load.column_names import ORDINAL_COLUMN, ColumnNames, key_of
 from gladly_assets.load.duckdb_sql import quote, session_setting, transaction
 from gladly_assets.load.jsonl import Batch, RejectedLine
+from gladly_assets.load.key_budget import KeyBudget
 from gladly_assets.load.known_keys import KnownKeys
 from gladly_assets.load.timings import StepTimings
 from gladly_assets.report_schema import (
@@ -62,6 +63,9 @@ REPORT_WINDOWS_TABLE = f"{SCHEMA}.{REPORT_WINDOWS}"
 _VERSION = f"({JOB_UPDATED_AT_COLUMN}, {JOB_ID_COLUMN})"
 _FRAME_VIEW = "batch_frame"  # the name a batch's frame is registered under in DuckDB
 _MERGE_MATCHES = "temp.main._merge_matches"  # the merge's staged ids found in the table
+# A job's rejected lines until its last transaction moves them to _rejected_lines: a file may
+# hold any number of them, too many to keep in Python.
+_REJECTED_STAGE = "temp.main._rejected_stage"
 
 # Staged rows are committed after about this many bytes of JSONL, because DuckDB holds a
 # transaction's rows in memory. Each commit lands on a row-group boundary: DuckDB then
@@ -225,6 +229,12 @@ class Warehouse:
             json=[key for key, kind in keys.items() if key is not None and kind == "JSON"],
         )
 
+    def key_budget(self, table: GladlyTable, limit: int, into: str | None = None) -> KeyBudget:
+        """The keys of ``table`` (loaded into ``into``) with columns, or declared, and room for
+        new ones up to ``limit`` in all."""
+        keys = {key_of(column) for column in self.columns(into or table.name)} | set(_declared_columns(table))
+        return KeyBudget((key for key in keys if key is not None), limit)
+
     def key_problems(self, table_name: str) -> tuple[int, int]:
         """(rows with a null id, rows beyond the first of each id)."""
         ref = self._table_ref(table_name)
@@ -316,7 +326,7 @@ class Warehouse:
         on_batch: Callable[[Batch], None] | None,
     ) -> JobResult:
         load = _LoadState()
-        rejected: list[RejectedLine] = []
+        rejected = 0
         uncommitted = 0
         timings = StepTimings()
         pending = _Pending()
@@ -325,6 +335,9 @@ class Warehouse:
                 target_columns = self._create(target, table)
             load.columns = self._create_stage(stage, target, target_columns)
             load.names = ColumnNames(load.columns)
+            self.conn.execute(
+                f"CREATE OR REPLACE TEMP TABLE {_REJECTED_STAGE} (line_number BIGINT, raw_line VARCHAR, error VARCHAR)"
+            )
             for batch in batches:
                 timings.parse += batch.parse_seconds
                 rows = self._stage_rows(batch.frame, batch.json_columns, load)
@@ -350,7 +363,8 @@ class Warehouse:
                         with timings.measure("commit"):
                             self.conn.execute("COMMIT; BEGIN TRANSACTION")
                         uncommitted = 0
-                rejected.extend(batch.rejected)
+                self._stage_rejected(batch.rejected)
+                rejected += len(batch.rejected)
                 load.bytes_read += batch.byte_count
                 if on_batch:
                     on_batch(batch)
@@ -359,7 +373,7 @@ class Warehouse:
             merging = time.perf_counter()
             self._drop_earlier_duplicates(stage)
             self._forget_rejected_lines(table, job_id)
-            self._quarantine(table, job_id, job_updated_at, rejected)
+            self._quarantine(table, job_id, job_updated_at)
             self.conn.execute(f"ALTER TABLE {self._table_ref(stage)} DROP COLUMN {ORDINAL_COLUMN}")
             del load.columns[ORDINAL_COLUMN]
             staged = self._count(stage)
@@ -380,7 +394,7 @@ class Warehouse:
             inserted=inserted,
             updated=updated,
             unchanged=unchanged,
-            rejected=len(rejected),
+            rejected=rejected,
             bytes_read=load.bytes_read,
             new_columns=tuple(sorted(load.new_columns)),
             widened_columns=tuple(sorted(load.widened_columns)),
@@ -395,6 +409,7 @@ class Warehouse:
                 self.conn.unregister(_FRAME_VIEW)
             with transaction(self.conn):
                 self._drop(stage)
+                self.conn.execute(f"DROP TABLE IF EXISTS {_REJECTED_STAGE}")
                 if created is not None and self.row_count(created) == 0:
                     self._drop(created)
         except duckdb.Error as cleanup_error:
@@ -588,20 +603,33 @@ class Warehouse:
         inserted = staged - unchanged - updated
         return int(inserted), int(updated), int(unchanged)
 
-    def _quarantine(
-        self, table: GladlyTable, job_id: str, job_updated_at: datetime, rejected: list[RejectedLine]
-    ) -> None:
-        if not rejected:
+    def _stage_rejected(self, lines: list[RejectedLine]) -> None:
+        if not lines:
             return
-        self.conn.executemany(
+        frame = pl.DataFrame(
+            {
+                "line_number": [line.line_number for line in lines],
+                "raw_line": [line.raw for line in lines],
+                "error": [line.error for line in lines],
+            },
+            schema={"line_number": pl.Int64, "raw_line": pl.String, "error": pl.String},
+        )
+        self.conn.register(_FRAME_VIEW, frame.to_arrow())
+        try:
+            self.conn.execute(f"INSERT INTO {_REJECTED_STAGE} FROM {_FRAME_VIEW}")
+        finally:
+            with suppress(duckdb.Error):  # as in _insert
+                self.conn.unregister(_FRAME_VIEW)
+
+    def _quarantine(self, table: GladlyTable, job_id: str, job_updated_at: datetime) -> None:
+        """Move the job's rejected lines into _rejected_lines, in file order."""
+        self.conn.execute(
             f"INSERT INTO {self._table_ref(REJECTED_LINES)} "
             "(table_name, job_id, job_updated_at, file_name, line_number, raw_line, error) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (table.name, job_id, job_updated_at, table.file_name, line.line_number, line.raw, line.error)
-                for line in rejected
-            ],
+            f"SELECT ?, ?, ?, ?, line_number, raw_line, error FROM {_REJECTED_STAGE} ORDER BY line_number",
+            [table.name, job_id, job_updated_at, table.file_name],
         )
+        self.conn.execute(f"DROP TABLE {_REJECTED_STAGE}")
 
     def _forget_rejected_lines(self, table: GladlyTable, job_id: str) -> None:
         """A job applied again replaces its quarantined lines instead of doubling them."""
