@@ -202,6 +202,38 @@ def test_a_line_past_max_line_bytes_is_quarantined_and_the_default_limit_loads_i
     assert_tables_match(sim, db)
 
 
+def test_keys_past_max_key_columns_are_quarantined_and_a_larger_limit_loads_them(sim, instance, db):
+    materialize(sim, instance, db)
+    key_columns = [name for name in column_types(db, CUSTOMERS) if not name.startswith("_job")]
+    sim.advance(timedelta(hours=1))
+    wide = json.dumps({"id": "wide-customer", **{f"attribute{n}": n for n in range(10)}})
+    fitting = json.dumps({"id": "fitting-customer", "loyaltyTier": "gold", "unset": None})
+    job = sim.complete_job(extra_lines={CUSTOMERS.file_name: [wide.encode(), fitting.encode()]})
+
+    # Room for one more key: the wide line's ten do not fit, the next line's one does.
+    materialize(sim, instance, db, config={"max_key_columns": len(key_columns) + 1})
+
+    metadata = instance.get_latest_materialization_event(CUSTOMERS.asset_key).asset_materialization.metadata
+    assert metadata[keys.ROWS_REJECTED].value == 1
+    [(table_name, job_id, line_number, raw, error)] = rejected_lines(db)
+    assert (table_name, job_id, raw) == (CUSTOMERS.name, job["id"], wide)
+    assert sim.file_bytes(job["id"], CUSTOMERS.file_name).splitlines()[line_number - 1] == wide.encode()
+    assert "holds 10 key(s) that have no column (attribute0, attribute1, attribute2," in error
+    assert f"max_key_columns ({len(key_columns) + 1})" in error
+    assert [name for name in column_types(db, CUSTOMERS) if not name.startswith("_job")] == [
+        *key_columns,
+        "loyaltyTier",
+    ]
+    rows = table_rows(db, CUSTOMERS)
+    assert "wide-customer" not in rows and rows["fitting-customer"]["loyaltyTier"] == "gold"
+    assert set(rows) == set(expected_tables(sim)[CUSTOMERS.name]) - {"wide-customer"}
+
+    materialize(sim, instance, db, full_refresh=True)
+
+    assert table_rows(db, CUSTOMERS)["wide-customer"]["attribute9"] == 9
+    assert_tables_match(sim, db)
+
+
 def test_drifting_and_hostile_fields_load(sim, instance, db):
     materialize(sim, instance, db)
     hostile = 'x"; DROP TABLE gladly.agents; --'

@@ -35,7 +35,9 @@ UTF-8, hold half a UTF-16 surrogate pair or are nested deeper than
 ``MAX_DEPTH`` levels are split off as ``RejectedLine`` (with their line number
 and the reason) instead of failing the file or vanishing. So is a line longer
 than ``max_line_bytes``, read past without being held: only its first
-``OVERLONG_HEAD_BYTES`` are kept.
+``OVERLONG_HEAD_BYTES`` are kept; and a line with keys past the table's key budget
+(``key_budget``). A batch with more distinct keys than Polars infers in reasonable time
+(any depth, ``_MAX_KEYS_TO_INFER``) is parsed line by line.
 """
 
 from __future__ import annotations

@@ -335,9 +335,6 @@ class Warehouse:
                 target_columns = self._create(target, table)
             load.columns = self._create_stage(stage, target, target_columns)
             load.names = ColumnNames(load.columns)
-            self.conn.execute(
-                f"CREATE OR REPLACE TEMP TABLE {_REJECTED_STAGE} (line_number BIGINT, raw_line VARCHAR, error VARCHAR)"
-            )
             for batch in batches:
                 timings.parse += batch.parse_seconds
                 rows = self._stage_rows(batch.frame, batch.json_columns, load)
@@ -363,8 +360,9 @@ class Warehouse:
                         with timings.measure("commit"):
                             self.conn.execute("COMMIT; BEGIN TRANSACTION")
                         uncommitted = 0
-                self._stage_rejected(batch.rejected)
-                rejected += len(batch.rejected)
+                if batch.rejected:
+                    self._stage_rejected(batch.rejected, first=rejected == 0)
+                    rejected += len(batch.rejected)
                 load.bytes_read += batch.byte_count
                 if on_batch:
                     on_batch(batch)
@@ -373,7 +371,8 @@ class Warehouse:
             merging = time.perf_counter()
             self._drop_earlier_duplicates(stage)
             self._forget_rejected_lines(table, job_id)
-            self._quarantine(table, job_id, job_updated_at)
+            if rejected:
+                self._quarantine(table, job_id, job_updated_at)
             self.conn.execute(f"ALTER TABLE {self._table_ref(stage)} DROP COLUMN {ORDINAL_COLUMN}")
             del load.columns[ORDINAL_COLUMN]
             staged = self._count(stage)
@@ -603,9 +602,11 @@ class Warehouse:
         inserted = staged - unchanged - updated
         return int(inserted), int(updated), int(unchanged)
 
-    def _stage_rejected(self, lines: list[RejectedLine]) -> None:
-        if not lines:
-            return
+    def _stage_rejected(self, lines: list[RejectedLine], first: bool) -> None:
+        if first:  # most jobs reject nothing: no table for them
+            self.conn.execute(
+                f"CREATE OR REPLACE TEMP TABLE {_REJECTED_STAGE} (line_number BIGINT, raw_line VARCHAR, error VARCHAR)"
+            )
         frame = pl.DataFrame(
             {
                 "line_number": [line.line_number for line in lines],
