@@ -54,8 +54,8 @@ class GladlySyncConfig(dg.Config):
     max_key_columns: int = Field(
         default=DEFAULT_MAX_KEY_COLUMNS,
         ge=1,
-        description="Most columns a table gives top-level JSON keys, counting those it has (keys holding only "
-        "nulls take none). Each distinct key becomes a column, and thousands of them would exhaust memory: a "
+        description="Most top-level JSON keys a table admits, counting its declared keys and those of the "
+        "columns it has. Each distinct key becomes a column, and thousands of them would exhaust memory: a "
         "line whose new keys find no room is quarantined whole in gladly._rejected_lines.",
     )
 

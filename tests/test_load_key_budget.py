@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from gladly_assets.load import jsonl
 from gladly_assets.load.jsonl import parse_chunk, read_batches
 from gladly_assets.load.key_budget import KeyBudget
+from gladly_assets.load.known_keys import KnownKeys
 
 
 @pytest.mark.parametrize(
@@ -68,7 +69,7 @@ def test_a_batch_with_new_keys_waits_for_the_batches_before_it():
     second.finish()
 
 
-# Values of every kind; null takes no room.
+# Values of every kind.
 VALUES = st.sampled_from([None, "text", 7, 2.5, True, [1, {"x": 2}], {"nested": "yes"}])
 KEYS = st.sampled_from([f"k{number}" for number in range(10)])
 
@@ -96,7 +97,7 @@ def expected(file_lines: list[str], limit: int) -> tuple[list[str], dict[int, st
         except ValueError:
             rejected[number] = "malformed"
             continue
-        new = {key for key, value in record.items() if value is not None} - admitted
+        new = set(record) - admitted  # a key holding null counts too
         fits = len(admitted) + len(new) <= limit
         if fits:
             admitted |= new
@@ -126,10 +127,7 @@ def test_which_lines_load_follows_the_file_order_whatever_the_batching(tmp_path,
     assert got.keys() == rejected.keys()
     for number, why in rejected.items():
         assert ("max_key_columns" in got[number]) is (why == "past the budget"), (number, got[number])
-    valued = {
-        name for batch in batches for name in batch.frame.columns if batch.frame[name].null_count() < batch.frame.height
-    }
-    assert valued <= admitted
+    assert {name for batch in batches for name in batch.frame.columns} <= admitted
     assert len(admitted) <= max(limit, 1)
 
 
@@ -140,8 +138,8 @@ def test_the_rejection_names_the_keys_and_the_way_to_load_them():
     assert batch.frame["id"].to_list() == ["a"]
     [line] = batch.rejected
     assert line.line_number == 2 and line.raw == '{"id":"b","y":1,"z":2}'
-    assert "holds 2 key(s) that have no column (y, z)" in line.error
-    assert "max_key_columns (3)" in line.error and "larger max_key_columns" in line.error
+    assert "holds 2 key(s) new to the table (y, z)" in line.error
+    assert "max_key_columns is 3" in line.error and "larger max_key_columns" in line.error
 
 
 def distinct_keys(count: int, nested: bool) -> bytes:
@@ -162,9 +160,18 @@ def test_a_batch_with_too_many_distinct_keys_is_not_inferred(nested):
     assert len(shared) > 5 * jsonl._MAX_KEYS_TO_INFER and jsonl._few_keys_to_infer(shared)
 
 
-def test_keys_escaped_quotes_cannot_hide_from_the_count():
-    # Keys that a count blind to escapes would all read as "z".
-    data = b"".join(f'{{"id":"r{n}","k{n}\\"z":1}}\n'.encode() for n in range(jsonl._MAX_KEYS_TO_INFER + 1))
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{{"id":"r{n}","k{n}\\"z":1}}',  # read blind to escapes, every key is "z"
+        '{{"id":"r{n}",":k{n}":1}}',  # read from the id's closing quote, every key is ","
+        '{{"id":"r{n}","x":{{"v":"s" , ":k{n}" : 1}}}}',  # the same, nested and spaced
+        '{{"id":"r{n}","a":"\\\\","k{n}":1}}',  # an escaped backslash before a closing quote
+    ],
+)
+def test_keys_cannot_hide_from_the_count(line):
+    data = b"".join(line.format(n=n).encode() + b"\n" for n in range(jsonl._MAX_KEYS_TO_INFER + 1))
+    assert json.loads(line.format(n=1))  # valid JSON
     assert not jsonl._few_keys_to_infer(data)
 
 
@@ -198,3 +205,27 @@ def test_a_file_of_distinct_keys_loads_within_the_budget(tmp_path: Path):
     assert ids == [f"r{n}" for n in range(49)]
     rejected = [line.line_number for batch in batches for line in batch.rejected]
     assert rejected == list(range(50, 20_001))
+
+
+def test_a_repeated_key_keeps_its_first_value_and_counts_once():
+    ticket = KeyBudget(["id"], 2).ticket(0)
+    batch = parse_chunk(b'{"id":"1","a":1,"a":null}\n{"id":"2","a":null,"a":"x"}\n', 1, keys=ticket)
+    assert as_values(batch) == {"id": ["1", "2"], "a": ["1", None]}
+    assert not batch.rejected
+
+
+def test_a_backslash_key_and_a_key_spelled_like_its_placeholder_are_two_keys(tmp_path: Path):
+    # The Polars path swaps escaped backslashes for U+FFFF while it parses.
+    path = tmp_path / "file.jsonl"
+    path.write_text('{"id":"1","a\\\\b":"x"}\n{"id":"2","a\uffffb":"y"}\n{"id":"3","a\\\\b":"z"}\n')
+    batches = list(read_batches(path, batch_bytes=24, known=KnownKeys(), budget=KeyBudget(["id"], 2)))
+    assert [value for batch in batches for value in batch.frame["id"].to_list()] == ["1", "3"]
+    [rejected] = [line for batch in batches for line in batch.rejected]
+    assert rejected.line_number == 2 and "(a\uffffb)" in rejected.error
+    assert {name for batch in batches for name in batch.frame.columns} == {"id", "a\\b"}
+
+
+def test_a_malformed_line_cannot_hide_the_keys_of_the_lines_after_it():
+    unterminated = b'{"id":"x","a":"no closing quote\n'
+    data = unterminated + distinct_keys(jsonl._MAX_KEYS_TO_INFER + 1, nested=False)
+    assert not jsonl._few_keys_to_infer(data)

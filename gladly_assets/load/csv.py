@@ -153,16 +153,19 @@ def _column_names(header: list[str], stream: ReportStream) -> list[str]:
     # Names the loader adds itself: a Gladly column spelled alike gets a suffix instead.
     reserved = {EVENT_KEY_COLUMN} if stream.is_event_stream else set()
     names: list[str] = []
+    # Names taken so far, as a set: a header may have any number of cells.
+    taken = set(reserved)
     for position, cell in enumerate(header, start=1):
         name = normalize_header(cell) or f"column_{position}"
         name = aliases.get(name, name)
-        if name in names or name in reserved:  # two headers that normalize alike: keep both
+        if name in taken:  # two headers that normalize alike: keep both
             suffix = 2
-            while f"{name}_{suffix}" in names or f"{name}_{suffix}" in reserved:
+            while f"{name}_{suffix}" in taken:
                 suffix += 1
             name = f"{name}_{suffix}"
         names.append(name)
-    missing = [column.name for column in stream.columns if column.name not in names]
+        taken.add(name)
+    missing = [column.name for column in stream.columns if column.name not in taken]
     if len(missing) == len(stream.columns):
         raise ReportFormatError(
             f"Gladly's answer to the {stream.metric_set} report is not a report CSV: its first line is "

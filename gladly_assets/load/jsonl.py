@@ -90,7 +90,7 @@ class ReadLimits:
     """What a file's lines may take: past these a line is quarantined, not loaded."""
 
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES  # its line break not counted
-    max_key_columns: int = DEFAULT_MAX_KEY_COLUMNS  # key columns of the table, with those it has
+    max_key_columns: int = DEFAULT_MAX_KEY_COLUMNS  # keys a table admits, with those it has
 
 
 @dataclass(frozen=True)
@@ -424,15 +424,17 @@ def _parse_with_polars(
         if read_as is None:
             return None
         schema, json_columns = read_as.schema, read_as.json_columns
+
+        def unswapped(name: str) -> str:
+            return name.replace(_PLACEHOLDER, "\\") if swapped else name
+
         # Before the frame is read: a batch with more keys than the budget would make a frame
-        # as wide as all of them. Keys without a value take no room (they get no column).
-        valued = (name.replace(_PLACEHOLDER, "\\") for name, dtype in schema.items() if dtype != pl.Null)
-        if keys is not None and not keys.admit(valued):
+        # as wide as all of them.
+        if keys is not None and not keys.admit(unswapped(name) for name in schema):
             return None  # the line-by-line path loads the lines whose keys fit
         if read_as.inferred is not None and known is not None:
-            known.learn(read_as.inferred)
-        # Keys without a value get no column either: read, each makes a column of nulls.
-        schema = {name: dtype for name, dtype in schema.items() if dtype != pl.Null}
+            # The keys as spelled in the file: other batches are checked unswapped.
+            known.learn({unswapped(name): dtype for name, dtype in read_as.inferred.items()})
         schema[PRIMARY_KEY] = pl.String()  # ids are text even if a file sends a number
         frame = pl.read_ndjson(data, schema=schema)
         ids = frame[PRIMARY_KEY]
@@ -505,10 +507,10 @@ def _schema(data: bytes, known: KnownKeys | None) -> _ReadAs | None:
 # depth: 8 MiB of short lines, each with a key of its own, would take hours. Batches with
 # more are parsed line by line, in time that grows with their size alone.
 _MAX_KEYS_TO_INFER = 4096
-# Every key of a JSON text, at any depth (and text inside strings that only looks like one:
-# the count can only come out high). A match cannot swallow a key's opening quote, which
-# follows a comma, a brace or whitespace, never a backslash.
-_ANY_KEY = r'"(?:[^"\\]|\\.)*"\s*:'
+# Every string of a JSON text, a key's with its colon. Strings never span a line, so from
+# each line's start the matches take a valid line's strings exactly as JSON reads them: every
+# key is found, at any depth (a malformed line may hide its own, and Polars refuses it).
+_STRING = r'"(?:[^"\\\n]|\\[^\n])*"\s*:?'
 # The fewest bytes a distinct key takes: "":0,
 _MIN_KEY_BYTES = 5
 
@@ -521,7 +523,8 @@ def _few_keys_to_infer(data: bytes) -> bool:
         text = pl.Series([data], dtype=pl.Binary).cast(pl.String)
     except pl.exceptions.PolarsError:  # not UTF-8: the line-by-line path says which line
         return False
-    return text.str.extract_all(_ANY_KEY).explode().n_unique() <= _MAX_KEYS_TO_INFER
+    strings = text.str.extract_all(_STRING).explode()
+    return strings.filter(strings.str.ends_with(":")).n_unique() <= _MAX_KEYS_TO_INFER
 
 
 def _read_as(dtype: pl.DataType) -> pl.DataType:
@@ -559,13 +562,12 @@ def _parse_line_by_line(chunk: bytes, first_line: int, line_count: int, keys: Ke
     # Every object's keys count, as on the Polars path, which admits a batch's keys before it
     # knows which ids are usable: so the budget takes the same keys whichever path a batch takes.
     objects = [record for _, _, record, _ in lines if record is not None]
-    if keys is not None and not keys.admit(key for record in objects for key in _valued_keys(record)):
+    if keys is not None and not keys.admit(key for record in objects for key in record):
         # In file order, each line's keys get columns if they fit, whatever else rejects it.
         for index, (offset, raw, record, error) in enumerate(lines):
             past_budget = _past_budget(record, keys)
             lines[index] = (offset, raw, record, error or past_budget)
-    # Keys without a value get no column (and a line may hold any number of them).
-    records = [dict(_valued(record)) for _, _, record, error in lines if record is not None and error is None]
+    records = [record for _, _, record, error in lines if record is not None and error is None]
     rejected = [
         RejectedLine(first_line + offset, raw.decode("utf-8", errors="replace"), error)
         for offset, raw, _, error in lines
@@ -575,26 +577,18 @@ def _parse_line_by_line(chunk: bytes, first_line: int, line_count: int, keys: Ke
     return Batch(frame, first_line, line_count, len(chunk), rejected, json_columns)
 
 
-def _valued(record: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    return ((key, value) for key, value in record.items() if value is not None)
-
-
-def _valued_keys(record: dict[str, Any]) -> Iterator[str]:
-    return (key for key, _ in _valued(record))
-
-
 def _past_budget(record: dict[str, Any] | None, keys: KeyTicket) -> str | None:
     """Why the line is rejected if its keys do not fit the budget (admitted if they do)."""
     if record is None:
         return None
-    new = keys.budget.missing(_valued_keys(record))
+    new = keys.budget.missing(record)
     if keys.admit(new):
         return None
     shown = ", ".join(printable(key, 40) for key in sorted(new)[:5])
     return (
-        f"holds {len(new):,} key(s) that have no column ({shown}{', ...' if len(new) > 5 else ''}), and the table "
-        f"has no room for them: it takes at most max_key_columns ({keys.budget.limit:,}) keys. Not loaded; later "
-        "jobs load such lines with a larger max_key_columns set in the run config."
+        f"holds {len(new):,} key(s) new to the table ({shown}{', ...' if len(new) > 5 else ''}), and its key "
+        f"budget has no room left for them: max_key_columns is {keys.budget.limit:,}. Not loaded; such lines "
+        "of later jobs load with a larger max_key_columns set in the run config."
     )
 
 

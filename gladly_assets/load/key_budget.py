@@ -1,17 +1,19 @@
-"""How many top-level keys a table gives columns, and which: the first to hold a value in
-file order, up to a limit.
+"""How many top-level keys a table admits, and which: the first met in file order, up to
+a limit.
 
 Every key with a value becomes a column, and a server can send any number of distinct
 keys: a file of a megabyte, each line with a key of its own, would take every gigabyte of
 the machine (a frame as wide as the batch's keys for every row, a column added per key).
-So a table takes keys up to ``limit`` columns, counted with the ones it has. A line that
-holds a value under a key without a column, when there is no room left for all of its new
-keys, is not loaded: it is quarantined, whole, with the reason. Its keys take no room.
+So a table admits keys up to ``limit``, counted with the keys of the columns it has and its
+declared ones. Every key of a JSON object line counts: one holding only nulls (its column
+comes once it holds a value), and those of a line rejected for its id. A line with keys new
+to the table, when there is no room left for all of them, is not loaded: it is quarantined,
+whole, with the reason, and its keys take no room.
 
 Batches are parsed two at a time, so keys are admitted in batch order: a batch whose keys
-all have columns goes on at once, and one with new keys waits for the batches before it
-to have had theirs. Admitting a whole batch and admitting it line by line give the same
-keys when everything fits, so which lines are loaded never depends on the batching.
+are all admitted goes on at once, and one with new keys waits for the batches before it to
+have had theirs. Admitting a whole batch and admitting it line by line give the same keys
+when everything fits, so which lines are loaded never depends on the batching.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ DEFAULT_MAX_KEY_COLUMNS = 500
 
 
 class KeyBudget:
-    """The keys with columns in one table, shared by the parsers of one file's batches."""
+    """The keys one table admits, shared by the parsers of one file's batches."""
 
     def __init__(self, keys: Iterable[str], limit: int = DEFAULT_MAX_KEY_COLUMNS):
         if limit < 1:
@@ -43,7 +45,7 @@ class KeyBudget:
         return KeyTicket(self, batch)
 
     def missing(self, keys: Iterable[str]) -> set[str]:
-        """The keys without a column (keys are only ever added: one found stays found)."""
+        """The keys not admitted yet (keys are only ever added: one found stays found)."""
         return set(keys) - self._keys
 
     def wait_for_turn(self, batch: int) -> None:
@@ -51,7 +53,7 @@ class KeyBudget:
             self._changed.wait_for(lambda: self._turn == batch)
 
     def add(self, keys: set[str]) -> bool:
-        """Give the keys columns if there is room for all of them (call in turn)."""
+        """Admit the keys if there is room for all of them (call in turn)."""
         if not keys:
             return True
         if len(self._keys) + len(keys) > self.limit:
@@ -79,7 +81,7 @@ class KeyTicket:
         self._finished = False
 
     def admit(self, keys: Iterable[str]) -> bool:
-        """Whether every key has a column or there is room to give each one (then they have)."""
+        """Whether every key is admitted, or there is room to admit all of them (then they are)."""
         new = self.budget.missing(keys)
         if not new:
             return True
