@@ -93,7 +93,7 @@ class ReadLimits:
     max_key_columns: int = DEFAULT_MAX_KEY_COLUMNS  # keys a table admits, with those it has
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a file may hold millions
 class RejectedLine:
     line_number: int  # 1-based, counted over the whole file
     raw: str
@@ -569,7 +569,8 @@ def _parse_line_by_line(chunk: bytes, first_line: int, line_count: int, keys: Ke
             lines[index] = (offset, raw, record, error or past_budget)
     records = [record for _, _, record, error in lines if record is not None and error is None]
     rejected = [
-        RejectedLine(first_line + offset, raw.decode("utf-8", errors="replace"), error)
+        # Errors interned: the lines of a broken file tend to share theirs.
+        RejectedLine(first_line + offset, raw.decode("utf-8", errors="replace"), sys.intern(error))
         for offset, raw, _, error in lines
         if error is not None
     ]
