@@ -34,7 +34,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from gladly_assets.load.column_names import ORDINAL_COLUMN, ColumnNames, key_of
+from gladly_assets.load.column_names import ORDINAL_COLUMN, ColumnNames, fold, key_of
 from gladly_assets.load.duckdb_sql import quote, session_setting, transaction
 from gladly_assets.load.jsonl import Batch, RejectedLine
 from gladly_assets.load.key_budget import KeyBudget
@@ -657,6 +657,32 @@ class DayResult:
     new_columns: tuple[str, ...]
 
 
+# The most columns a report table takes: a report's header may name any number of columns
+# Gladly did not document, each a column of text; the cells of those past it go to _unparsed.
+MAX_REPORT_COLUMNS = 200
+
+
+def _fold_excess_columns(frame: pl.DataFrame, existing: Iterable[str]) -> pl.DataFrame:
+    """``frame`` with the new columns past ``MAX_REPORT_COLUMNS`` (with the table's ``existing``)
+    moved into the row's ``_unparsed`` JSON object: column name -> its cell."""
+    taken = {fold(name) for name in existing}
+    new = [name for name in frame.columns if fold(name) not in taken]
+    excess = new[max(0, MAX_REPORT_COLUMNS - len(taken)) :]
+    if not excess:
+        return frame
+    # Series by name, not expressions: to pl.col a name like "*" is a pattern.
+    cells = pl.DataFrame([frame.get_column(name) for name in excess]).select(pl.struct(pl.all()).struct.json_encode())
+    packed = cells.to_series()
+    unparsed = frame.get_column(UNPARSED_COLUMN)
+    merged = pl.select(
+        pl.when(unparsed.is_null())
+        .then(packed)
+        .otherwise(pl.concat_str([unparsed.str.strip_suffix("}"), pl.lit(","), packed.str.strip_prefix("{")]))
+        .alias(UNPARSED_COLUMN)
+    ).to_series()
+    return frame.drop(excess).with_columns(merged)
+
+
 class ReportTables:
     """Report tables in the gladly schema: one UTC day of a stream replaced at a time, atomically.
 
@@ -690,6 +716,7 @@ class ReportTables:
         load = _LoadState()
         with transaction(warehouse.conn):
             self._create_if_missing(stream)
+            frame = _fold_excess_columns(frame, warehouse.columns(stream.name))
             incoming = {
                 name: kind
                 for name, dtype in frame.schema.items()

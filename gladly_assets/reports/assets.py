@@ -43,6 +43,8 @@ DEFAULT_START_DATE = "2024-01-01"
 
 # Days one run loads at most (a backfill is cut into runs of this many days).
 MAX_DAYS_PER_RUN = 31
+# Undeclared columns named in a materialization's metadata (a header may name any number).
+_LISTED_NEW_COLUMNS = 100
 
 KEY_IS_UNIQUE = "key_is_unique"
 NOT_TRUNCATED = "not_truncated"
@@ -260,7 +262,8 @@ def _load_day(
         "rows_moved_from_other_days": dg.MetadataValue.int(result.moved),
         "duplicate_rows_dropped": dg.MetadataValue.int(fetched.duplicate_rows),
         "unparsed_cells": dg.MetadataValue.int(fetched.unparsed_cells),
-        "new_columns": dg.MetadataValue.json(sorted(fetched.new_columns)),
+        "new_columns": dg.MetadataValue.json(sorted(fetched.new_columns)[:_LISTED_NEW_COLUMNS]),
+        "new_columns_count": dg.MetadataValue.int(len(fetched.new_columns)),
         "table_rows": dg.MetadataValue.int(table_rows),
     }
 
