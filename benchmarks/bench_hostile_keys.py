@@ -17,36 +17,42 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-SHAPES: dict[str, tuple[str, Callable[[int], Iterator[dict[str, Any] | str]]]] = {
-    "one wide line": (
-        "one line with 5,000 keys, then 1,000 ordinary lines",
-        lambda n: iter(
-            [{"id": "wide", **{f"k{i}": i for i in range(5_000)}}, *({"id": f"c{i}"} for i in range(1_000))]
+
+def shapes(scale: float) -> dict[str, tuple[str, Iterator[dict[str, Any] | str]]]:
+    """Each shape's description and lines, ``scale`` times the default numbers of lines."""
+
+    def lines(count: int) -> int:
+        return max(1, int(count * scale))
+
+    wide, ordinary, many, few, junk = lines(5_000), lines(1_000), lines(300_000), lines(200), lines(1_000_000)
+    return {
+        "one wide line": (
+            f"one line with {wide:,} keys, then {ordinary:,} ordinary lines",
+            iter([{"id": "wide", **{f"k{i}": i for i in range(wide)}}, *({"id": f"c{i}"} for i in range(ordinary))]),
         ),
-    ),
-    "a key per line": (
-        "300,000 lines, each with a key of its own",
-        lambda n: ({"id": f"c{i}", f"k{i}": 1} for i in range(300_000)),
-    ),
-    "wide lines": (
-        "200 lines, each with 300 keys of its own",
-        lambda n: ({"id": f"c{i}", **{f"l{i}k{j}": j for j in range(300)}} for i in range(200)),
-    ),
-    "a nested key per line": (
-        "300,000 lines, each with a nested key of its own",
-        lambda n: ({"id": f"c{i}", "x": {f"k{i}": 1}} for i in range(300_000)),
-    ),
-    "malformed lines": ("1,000,000 lines that are not JSON", lambda n: (f"not json {i}" for i in range(1_000_000))),
-}
+        "a key per line": (
+            f"{many:,} lines, each with a key of its own",
+            ({"id": f"c{i}", f"k{i}": 1} for i in range(many)),
+        ),
+        "wide lines": (
+            f"{few:,} lines, each with 300 keys of its own",
+            ({"id": f"c{i}", **{f"l{i}k{j}": j for j in range(300)}} for i in range(few)),
+        ),
+        "a nested key per line": (
+            f"{many:,} lines, each with a nested key of its own",
+            ({"id": f"c{i}", "x": {f"k{i}": 1}} for i in range(many)),
+        ),
+        "malformed lines": (f"{junk:,} lines that are not JSON", (f"not json {i}" for i in range(junk))),
+    }
 
 
-def load(shape: str, directory: Path, max_key_columns: int) -> None:
+def load(shape: str, directory: Path, max_key_columns: int, scale: float) -> None:
     """In the child: write the shape's file and load it as the customers table."""
     import duckdb
     from harness import peak_rss_bytes
@@ -57,7 +63,7 @@ def load(shape: str, directory: Path, max_key_columns: int) -> None:
 
     path = directory / "customers.jsonl"
     with path.open("w") as out:
-        for line in SHAPES[shape][1](0):
+        for line in shapes(scale)[shape][1]:
             out.write((line if isinstance(line, str) else json.dumps(line)) + "\n")
     customers = TABLES_BY_NAME["customers"]
     connection = duckdb.connect(str(directory / "warehouse.duckdb"))
@@ -86,19 +92,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-key-columns", type=int, default=None, help="the run config's max_key_columns")
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--scale", type=float, default=1.0, help="lines of each shape, times its default")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        load(args.child[0], Path(args.child[1]), int(args.child[2]))
+        load(args.child[0], Path(args.child[1]), int(args.child[2]), args.scale)
         return
     from gladly_assets.load.key_budget import DEFAULT_MAX_KEY_COLUMNS
 
     limit = args.max_key_columns or DEFAULT_MAX_KEY_COLUMNS
     print(f"gladly-assets hostile keys benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, max_key_columns {limit:,}")
     print(f"{'shape':<24}{'MB':>7}{'seconds':>9}{'peak RSS':>11}{'rows':>9}{'columns':>9}{'rejected':>10}  what")
-    for shape, (what, _) in SHAPES.items():
+    for shape, (what, _) in shapes(args.scale).items():
         with tempfile.TemporaryDirectory() as directory:
-            command = [sys.executable, __file__, "--child", shape, directory, str(limit)]
+            command = [sys.executable, __file__, "--scale", str(args.scale), "--child", shape, directory, str(limit)]
             try:
                 done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, check=True)
             except subprocess.TimeoutExpired:

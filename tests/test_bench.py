@@ -171,3 +171,34 @@ def test_scale_loads_every_job_into_one_growing_table_and_reports_each(scale_run
     assert re.search(r"peak RSS < 1.00 GiB throughout the scale run .*(PASS|FAIL)$", targets, re.M)
     assert re.search(rf"time per job flat: job {SCALE_JOBS} <= [\d.]+x job 2 .*(PASS|FAIL)$", targets, re.M)
     assert results["errors"] == []
+
+
+def test_the_hostile_keys_benchmark_runs_and_keeps_every_table_within_its_budget():
+    limit = 50
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_hostile_keys.py"),
+            "--scale",
+            "0.01",
+            "--max-key-columns",
+            "50",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    rows = {}
+    for line in completed.stdout.splitlines()[2:]:
+        shape, figures = re.split(r"\s{2,}", line, maxsplit=1)
+        # MB, seconds, peak RSS (a number and "MiB"), rows, columns, rejected, what
+        *_, loaded, columns, rejected = figures.split()[:7]
+        rows[shape] = (int(loaded.replace(",", "")), int(columns), int(rejected.replace(",", "")))
+    assert rows.keys() == {"one wide line", "a key per line", "wide lines", "a nested key per line", "malformed lines"}
+    assert all(columns <= limit + 2 for _, columns, _ in rows.values())  # and the two job columns
+    assert rows["a key per line"][0] + rows["a key per line"][2] == 3000 and rows["a key per line"][2] > 0
+    assert rows["a nested key per line"] == (3000, rows["a nested key per line"][1], 0)
+    assert rows["malformed lines"] == (0, rows["malformed lines"][1], 10_000)
