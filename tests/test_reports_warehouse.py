@@ -155,11 +155,11 @@ def test_columns_past_the_tables_limit_go_to_unparsed_with_their_text(tables, mo
     tables.replace_day(WORK, D1, sessions(("s0", "a0", 1.0)), window(D1, 1), NOW)
     width = len(tables.warehouse.columns(WORK.name))
     monkeypatch.setattr(module, "MAX_REPORT_COLUMNS", width + 2)
-    extra = {f"new_{n}": [f"v{n}", None] for n in range(5)}
-    frame = sessions(("s1", "a1", 1.0), ("s2", "a2", 2.0), extra=extra)
-    frame = frame.with_columns(pl.Series(UNPARSED_COLUMN, [None, '{"work_session_handle_time_sec":"abc"}']))
+    extra = {f"new_{n}": [f"v{n}", None, None] for n in range(5)}
+    frame = sessions(("s1", "a1", 1.0), ("s2", "a2", 2.0), ("s3", "a3", 3.0), extra=extra)
+    frame = frame.with_columns(pl.Series(UNPARSED_COLUMN, [None, '{"work_session_handle_time_sec":"abc"}', None]))
 
-    tables.replace_day(WORK, D2, frame, window(D2, 2), NOW)
+    tables.replace_day(WORK, D2, frame, window(D2, 3), NOW)
 
     columns = tables.warehouse.columns(WORK.name)
     assert len(columns) == width + 2 and {"new_0", "new_1"} <= columns.keys()
@@ -168,12 +168,18 @@ def test_columns_past_the_tables_limit_go_to_unparsed_with_their_text(tables, mo
         f"FROM {tables.warehouse._table_ref(WORK.name)} WHERE _report_day = ? ORDER BY 1",
         [D2],
     ).fetchall()
-    assert [row[:3] for row in rows] == [("s1", "v0", "v1"), ("s2", None, None)]
-    assert [json.loads(row[3]) for row in rows] == [
+    assert [row[:3] for row in rows] == [("s1", "v0", "v1"), ("s2", None, None), ("s3", None, None)]
+    # Only the cells that hold something; a row with none keeps no _unparsed.
+    assert [None if row[3] is None else json.loads(row[3]) for row in rows] == [
         {"new_2": "v2", "new_3": "v3", "new_4": "v4"},
-        {"work_session_handle_time_sec": "abc", "new_2": None, "new_3": None, "new_4": None},
+        {"work_session_handle_time_sec": "abc"},
+        None,
     ]
     # A later day's new columns find no room either.
-    tables.replace_day(WORK, D3, sessions(("s3", "a3", 1.0), extra={"later": ["x"]}), window(D3, 1), NOW)
+    tables.replace_day(WORK, D3, sessions(("s4", "a4", 1.0), extra={"later": ['x"y']}), window(D3, 1), NOW)
     assert len(tables.warehouse.columns(WORK.name)) == width + 2
     assert tables.unparsed_rows(WORK) == 3
+    [(later,)] = tables.conn.execute(
+        f"SELECT {UNPARSED_COLUMN} FROM {tables.warehouse._table_ref(WORK.name)} WHERE _report_day = ?", [D3]
+    ).fetchall()
+    assert json.loads(later) == {"later": 'x"y'}

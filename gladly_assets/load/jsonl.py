@@ -37,7 +37,7 @@ and the reason) instead of failing the file or vanishing. So is a line longer
 than ``max_line_bytes``, read past without being held: only its first
 ``OVERLONG_HEAD_BYTES`` are kept; and a line with keys past the table's key budget
 (``key_budget``). A batch with more distinct keys than Polars infers in reasonable time
-(any depth, ``_MAX_KEYS_TO_INFER``) is parsed line by line.
+(at any depth, ``_MAX_KEYS_TO_INFER``) is parsed line by line.
 """
 
 from __future__ import annotations
@@ -503,10 +503,12 @@ def _schema(data: bytes, known: KnownKeys | None) -> _ReadAs | None:
     return _ReadAs(schema, json_columns, strings_checked=False, inferred=inferred)
 
 
-# Polars' schema inference takes time in the square of the distinct keys it meets, at any
-# depth: 8 MiB of short lines, each with a key of its own, would take hours. Batches with
-# more are parsed line by line, in time that grows with their size alone.
-_MAX_KEYS_TO_INFER = 4096
+# Polars' schema inference takes time that grows with each new key it meets times the schema
+# so far (a nested object's keys counted under every key holding one): 8 MiB of short lines,
+# each with a key of its own, would take hours. A batch with more distinct key spellings than
+# this, at any depth, is parsed line by line instead, in time that grows with its size; at
+# most this many keep inference within about a second, however they nest.
+_MAX_KEYS_TO_INFER = 512
 # Every string of a JSON text, a key's with its colon. Strings never span a line, so from
 # each line's start the matches take a valid line's strings exactly as JSON reads them: every
 # key is found, at any depth (a malformed line may hide its own, and Polars refuses it).

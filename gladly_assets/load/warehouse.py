@@ -662,25 +662,31 @@ class DayResult:
 MAX_REPORT_COLUMNS = 200
 
 
-def _fold_excess_columns(frame: pl.DataFrame, existing: Iterable[str]) -> pl.DataFrame:
-    """``frame`` with the new columns past ``MAX_REPORT_COLUMNS`` (with the table's ``existing``)
-    moved into the row's ``_unparsed`` JSON object: column name -> its cell."""
+def _fold_excess_columns(frame: pl.DataFrame, existing: Iterable[str], stream: ReportStream) -> pl.DataFrame:
+    """``frame`` with its undeclared new columns past ``MAX_REPORT_COLUMNS`` (with the table's
+    ``existing``) moved into the row's ``_unparsed`` JSON object: column name -> its cell,
+    for the cells that hold one."""
     taken = {fold(name) for name in existing}
-    new = [name for name in frame.columns if fold(name) not in taken]
-    excess = new[max(0, MAX_REPORT_COLUMNS - len(taken)) :]
+    undeclared = [
+        name
+        for name in frame.columns
+        if fold(name) not in taken and name not in stream.columns_by_name and name != UNPARSED_COLUMN
+    ]
+    excess = undeclared[max(0, MAX_REPORT_COLUMNS - len(taken)) :]
     if not excess:
         return frame
+    # Each cell as its JSON member ("name": value), written by Polars; empty cells as nothing.
     # Series by name, not expressions: to pl.col a name like "*" is a pattern.
-    cells = pl.DataFrame([frame.get_column(name) for name in excess]).select(pl.struct(pl.all()).struct.json_encode())
-    packed = cells.to_series()
-    unparsed = frame.get_column(UNPARSED_COLUMN)
-    merged = pl.select(
-        pl.when(unparsed.is_null())
-        .then(packed)
-        .otherwise(pl.concat_str([unparsed.str.strip_suffix("}"), pl.lit(","), packed.str.strip_prefix("{")]))
-        .alias(UNPARSED_COLUMN)
-    ).to_series()
-    return frame.drop(excess).with_columns(merged)
+    members = [
+        pl.when(cells.is_not_null()).then(
+            pl.struct(cells).struct.json_encode().str.strip_prefix("{").str.strip_suffix("}")
+        )
+        for cells in (frame.get_column(name) for name in excess)
+    ]
+    unparsed = frame.get_column(UNPARSED_COLUMN).cast(pl.String).str.strip_prefix("{").str.strip_suffix("}")
+    joined = pl.concat_str([unparsed, *members], separator=",", ignore_nulls=True)
+    merged = pl.select(pl.when(joined != "").then(pl.concat_str([pl.lit("{"), joined, pl.lit("}")]))).to_series()
+    return frame.drop(excess).with_columns(merged.alias(UNPARSED_COLUMN))
 
 
 class ReportTables:
@@ -716,7 +722,7 @@ class ReportTables:
         load = _LoadState()
         with transaction(warehouse.conn):
             self._create_if_missing(stream)
-            frame = _fold_excess_columns(frame, warehouse.columns(stream.name))
+            frame = _fold_excess_columns(frame, warehouse.columns(stream.name), stream)
             incoming = {
                 name: kind
                 for name, dtype in frame.schema.items()

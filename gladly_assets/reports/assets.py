@@ -51,7 +51,8 @@ NOT_TRUNCATED = "not_truncated"
 NO_UNPARSED_VALUES = "no_unparsed_values"
 
 _LOADER_COLUMNS = {
-    UNPARSED_COLUMN: "Cells that did not parse as their declared type, as JSON {column: text}; NULL if none.",
+    UNPARSED_COLUMN: "Cells that did not parse as their declared type, and cells of undeclared columns past the "
+    "table's column limit, as JSON {column: text}; NULL if none.",
     REPORT_DAY_COLUMN: "The UTC day (partition) whose report delivered this row.",
     FETCHED_AT_COLUMN: "When that report was fetched (UTC).",
 }
@@ -161,7 +162,8 @@ def evaluate_checks(
                     metadata={"rows_with_unparsed_cells": unparsed},
                     description=None
                     if not unparsed
-                    else f"{unparsed} row(s) of {table} have cells that did not parse as their declared type; "
+                    else f"{unparsed} row(s) of {table} have cells that did not parse as their declared type, or "
+                    "cells of undeclared columns past the table's column limit; "
                     f"they are kept as text: SELECT {UNPARSED_COLUMN} FROM {table} WHERE {UNPARSED_COLUMN} IS NOT NULL",
                 )
             )
