@@ -70,8 +70,7 @@ def load(shape: str, directory: Path, max_key_columns: int, scale: float) -> Non
     connection.execute("SET memory_limit = '512MB'")
     warehouse = Warehouse(connection)
     started = time.perf_counter()
-    known = warehouse.known_keys(customers)
-    budget = warehouse.key_budget(customers, max_key_columns)
+    known, budget = warehouse.load_keys(customers, max_key_columns)
     with closing(read_batches(path, known=known, budget=budget)) as batches:
         result = warehouse.apply_job(customers, "job", datetime(2026, 11, 1, tzinfo=UTC), batches)
     print(

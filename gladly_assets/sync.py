@@ -287,8 +287,7 @@ class TableSync:
         self, job: ExportJob, source: Path | DownloadFeed, size: int | None, target: str | None, where: str
     ) -> JobResult:
         # Closed here, not left to the garbage collector: its parse threads end with the load.
-        known = self.warehouse.known_keys(self.table, target)
-        budget = self.warehouse.key_budget(self.table, self.limits.max_key_columns, target)
+        known, budget = self.warehouse.load_keys(self.table, self.limits.max_key_columns, target)
         reading = read_batches(source, known=known, max_line_bytes=self.limits.max_line_bytes, budget=budget)
         with closing(reading) as batches:
             return self.warehouse.apply_job(

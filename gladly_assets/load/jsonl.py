@@ -147,14 +147,14 @@ def read_batches(
     batch_bytes = min(batch_bytes, max_line_bytes)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jsonl") as pool:
         in_flight: list[Future[Batch]] = []
-        parsed = 0
+        submitted = 0
         for piece in _line_aligned_chunks(source, batch_bytes, max_line_bytes):
             if isinstance(piece, _OverlongLine):
                 in_flight.append(_done(_overlong_batch(piece, max_line_bytes)))
             else:
                 # The pool runs its work in order: the batches a ticket waits for have started.
-                keys = budget.ticket(parsed) if budget is not None else None
-                parsed += 1
+                keys = budget.ticket(submitted) if budget is not None else None
+                submitted += 1
                 in_flight.append(pool.submit(parse_chunk, piece, 1, None, known, keys))
             # Bounded read-ahead: the batch the caller holds, and `workers + QUEUED_BATCHES` more.
             if len(in_flight) > workers + QUEUED_BATCHES:
@@ -487,7 +487,8 @@ class _ReadAs:
 
 def _schema(data: bytes, known: KnownKeys | None) -> _ReadAs | None:
     """How to read the chunk, and its JSON columns: the known keys if every line holds only
-    them, else every line's keys as inferred; None if the id is missing or nested."""
+    them, else every line's keys as inferred; None if the id is missing or nested, or the
+    chunk holds too many distinct keys to infer (``_few_keys_to_infer``)."""
     fitting = known.fitting(data) if known is not None else None
     if fitting is not None:
         return _ReadAs(fitting.schema(), set(fitting.json), strings_checked=True)
@@ -582,11 +583,9 @@ def _parse_line_by_line(chunk: bytes, first_line: int, line_count: int, keys: Ke
 
 def _past_budget(record: dict[str, Any] | None, keys: KeyTicket) -> str | None:
     """Why the line is rejected if its keys do not fit the budget (admitted if they do)."""
-    if record is None:
+    if record is None or keys.admit(record):
         return None
     new = keys.budget.missing(record)
-    if keys.admit(new):
-        return None
     shown = ", ".join(printable(key, 40) for key in sorted(new)[:5])
     return (
         f"holds {len(new):,} key(s) new to the table ({shown}{', ...' if len(new) > 5 else ''}), and its key "

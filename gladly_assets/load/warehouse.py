@@ -146,6 +146,15 @@ def _declared_columns(table: GladlyTable) -> dict[str, str]:
     }
 
 
+def _known_keys(table: GladlyTable, columns: dict[str, str]) -> KnownKeys:
+    """The table's text and JSON keys, from its ``columns`` or, if it has none, the declared ones."""
+    keys = {key_of(column): kind for column, kind in (columns or _declared_columns(table)).items()}
+    return KnownKeys(
+        text=[key for key, kind in keys.items() if key is not None and kind == "VARCHAR"],
+        json=[key for key, kind in keys.items() if key is not None and kind == "JSON"],
+    )
+
+
 def _row(conn: duckdb.DuckDBPyConnection, sql: str, parameters: list[Any] | None = None) -> tuple[Any, ...]:
     """The one row of a query that always returns exactly one (an aggregate)."""
     row = conn.execute(sql, parameters).fetchone()
@@ -222,18 +231,17 @@ class Warehouse:
     def known_keys(self, table: GladlyTable, into: str | None = None) -> KnownKeys:
         """The keys a load of ``table`` (into ``into``) reads without inference: its text and
         JSON columns, or the declared ones if it has none yet."""
-        columns = self.columns(into or table.name) or _declared_columns(table)
-        keys = {key_of(column): kind for column, kind in columns.items()}
-        return KnownKeys(
-            text=[key for key, kind in keys.items() if key is not None and kind == "VARCHAR"],
-            json=[key for key, kind in keys.items() if key is not None and kind == "JSON"],
-        )
+        return _known_keys(table, self.columns(into or table.name))
 
-    def key_budget(self, table: GladlyTable, limit: int, into: str | None = None) -> KeyBudget:
-        """The keys of ``table`` (loaded into ``into``) with columns, or declared, and room for
-        new ones up to ``limit`` in all."""
-        keys = {key_of(column) for column in self.columns(into or table.name)} | set(_declared_columns(table))
-        return KeyBudget((key for key in keys if key is not None), limit)
+    def load_keys(
+        self, table: GladlyTable, max_key_columns: int, into: str | None = None
+    ) -> tuple[KnownKeys, KeyBudget]:
+        """For a load of ``table`` (into ``into``): the keys it reads without inference, and its
+        key budget (the keys of its columns and the declared ones, room up to ``max_key_columns``)."""
+        columns = self.columns(into or table.name)
+        keys = {key_of(column) for column in columns} | set(_declared_columns(table))
+        budget = KeyBudget((key for key in keys if key is not None), max_key_columns)
+        return _known_keys(table, columns), budget
 
     def key_problems(self, table_name: str) -> tuple[int, int]:
         """(rows with a null id, rows beyond the first of each id)."""
@@ -496,20 +504,25 @@ class Warehouse:
                 select.append(f"coalesce(TRY_CAST({value} AS JSON), to_json({value})) AS {quote(name)}")
             else:
                 select.append(value)
-        # Arrow string views: Polars hands them over without copying, and DuckDB reads them.
         # Record batches of a few thousand rows: DuckDB gives each to one thread.
         frame = rows.frame
         pieces = [frame.slice(start, _INSERT_BATCH_ROWS) for start in range(0, frame.height, _INSERT_BATCH_ROWS)]
-        self.conn.register(_FRAME_VIEW, pl.concat(pieces, rechunk=False).to_arrow(compat_level=pl.CompatLevel.newest()))
+        self._execute_on_frame(
+            pl.concat(pieces, rechunk=False),
+            f"INSERT INTO {self._table_ref(dest)} BY NAME SELECT {', '.join(select)}, "
+            f"{_FRAME_VIEW}.{ORDINAL_COLUMN}, ? AS {JOB_ID_COLUMN}, ? AS {JOB_UPDATED_AT_COLUMN} "
+            f"FROM {_FRAME_VIEW}",
+            [job_id, job_updated_at],
+        )
+
+    def _execute_on_frame(self, frame: pl.DataFrame, sql: str, parameters: list[Any] | None = None) -> None:
+        """Run ``sql`` with ``frame`` registered as ``_FRAME_VIEW``."""
+        # Arrow string views: Polars hands them over without copying, and DuckDB reads them.
+        self.conn.register(_FRAME_VIEW, frame.to_arrow(compat_level=pl.CompatLevel.newest()))
         try:
-            self.conn.execute(
-                f"INSERT INTO {self._table_ref(dest)} BY NAME SELECT {', '.join(select)}, "
-                f"{_FRAME_VIEW}.{ORDINAL_COLUMN}, ? AS {JOB_ID_COLUMN}, ? AS {JOB_UPDATED_AT_COLUMN} "
-                f"FROM {_FRAME_VIEW}",
-                [job_id, job_updated_at],
-            )
+            self.conn.execute(sql, parameters)
         finally:
-            # After a failed INSERT the transaction is aborted and this would fail too,
+            # After a failed statement the transaction is aborted and this would fail too,
             # hiding the cause; the failed job's clean-up unregisters it.
             with suppress(duckdb.Error):
                 self.conn.unregister(_FRAME_VIEW)
@@ -615,12 +628,7 @@ class Warehouse:
             },
             schema={"line_number": pl.Int64, "raw_line": pl.String, "error": pl.String},
         )
-        self.conn.register(_FRAME_VIEW, frame.to_arrow())
-        try:
-            self.conn.execute(f"INSERT INTO {_REJECTED_STAGE} FROM {_FRAME_VIEW}")
-        finally:
-            with suppress(duckdb.Error):  # as in _insert
-                self.conn.unregister(_FRAME_VIEW)
+        self._execute_on_frame(frame, f"INSERT INTO {_REJECTED_STAGE} FROM {_FRAME_VIEW}")
 
     def _quarantine(self, table: GladlyTable, job_id: str, job_updated_at: datetime) -> None:
         """Move the job's rejected lines into _rejected_lines, in file order."""
